@@ -1,0 +1,375 @@
+"""Typed views of SIP header values (RFC 3261 §20, §25).
+
+Messages keep every header value verbatim; these functions parse a value on demand. Each
+parser raises ``SipParseError`` (400) on input the grammar does not allow, so the one
+boundary that turns errors into replies can answer it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from softswitch.errors import SipParseError
+
+# Compact forms (RFC 3261 §7.3.3 and later RFCs) -> full lower-case names.
+COMPACT_FORMS: dict[str, str] = {
+    "v": "via",
+    "f": "from",
+    "t": "to",
+    "i": "call-id",
+    "m": "contact",
+    "l": "content-length",
+    "c": "content-type",
+    "e": "content-encoding",
+    "k": "supported",
+    "s": "subject",
+    "o": "event",
+    "r": "refer-to",
+    "u": "allow-events",
+    "x": "session-expires",
+    "b": "referred-by",
+    "a": "accept-contact",
+    "j": "reject-contact",
+    "d": "request-disposition",
+    "y": "identity",
+}
+
+# How names are written on output; anything else is Title-Cased per dash-separated word.
+_DISPLAY_NAMES: dict[str, str] = {
+    "call-id": "Call-ID",
+    "cseq": "CSeq",
+    "www-authenticate": "WWW-Authenticate",
+    "mime-version": "MIME-Version",
+    "rack": "RAck",
+    "rseq": "RSeq",
+    "sip-etag": "SIP-ETag",
+    "sip-if-match": "SIP-If-Match",
+    "p-asserted-identity": "P-Asserted-Identity",
+}
+
+# Headers whose value is a comma-separated list (RFC 3261 §7.3.1); others must not be split.
+LIST_HEADERS = frozenset(
+    {
+        "via",
+        "contact",
+        "route",
+        "record-route",
+        "allow",
+        "supported",
+        "require",
+        "proxy-require",
+        "unsupported",
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "allow-events",
+        "content-encoding",
+        "in-reply-to",
+        "warning",
+        "path",
+    }
+)
+
+_TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
+_DISPLAY_TOKENS_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+(?:[ \t]+[A-Za-z0-9\-.!%*_+`'~]+)*\Z")
+
+
+def display_name(lname: str) -> str:
+    """The canonical spelling of a lower-case header name."""
+    known = _DISPLAY_NAMES.get(lname)
+    if known is not None:
+        return known
+    return "-".join(part[:1].upper() + part[1:] for part in lname.split("-"))
+
+
+def is_token(text: str) -> bool:
+    return _TOKEN_RE.match(text) is not None
+
+
+def split_list(value: str) -> list[str]:
+    """Split a comma-separated header value, respecting quotes and <...>.
+
+    Empty elements (``a,,b``) are errors: RFC 3261 lists have no empty members.
+    """
+    if "," not in value:
+        item = value.strip()
+        if not item:
+            raise SipParseError("empty header list element")
+        return [item]
+    items: list[str] = []
+    start = 0
+    in_quote = False
+    in_angle = False
+    i = 0
+    n = len(value)
+    while i < n:
+        ch = value[i]
+        if in_quote:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                in_quote = False
+        elif ch == '"':
+            in_quote = True
+        elif ch == "<":
+            in_angle = True
+        elif ch == ">":
+            in_angle = False
+        elif ch == "," and not in_angle:
+            items.append(value[start:i].strip())
+            start = i + 1
+        i += 1
+    items.append(value[start:].strip())
+    if in_quote or any(not item for item in items):
+        raise SipParseError("malformed header list")
+    return items
+
+
+def parse_params(text: str) -> dict[str, str | None]:
+    """Parse ``;name=value;flag`` (text starts after the first ``;``).
+
+    Names are case-insensitive (lower-cased here); values are kept as written, quotes included.
+    """
+    params: dict[str, str | None] = {}
+    for part in _split_semicolons(text):
+        name, eq, val = part.partition("=")
+        name = name.strip().lower()
+        if not name or not is_token(name):
+            raise SipParseError("malformed parameter")
+        if eq:
+            val = val.strip()
+            if not val:
+                raise SipParseError(f"parameter {name} has an empty value")
+            params[name] = val
+        else:
+            params[name] = None
+    return params
+
+
+def _split_semicolons(text: str) -> list[str]:
+    if '"' not in text:
+        return text.split(";")
+    parts: list[str] = []
+    start = 0
+    in_quote = False
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if in_quote:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                in_quote = False
+        elif ch == '"':
+            in_quote = True
+        elif ch == ";":
+            parts.append(text[start:i])
+            start = i + 1
+        i += 1
+    if in_quote:
+        raise SipParseError("unterminated quoted string in parameters")
+    parts.append(text[start:])
+    return parts
+
+
+def unquote(text: str) -> str:
+    """``"a \\"b\\""`` -> ``a "b"``; unquoted text is returned as is."""
+    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        inner = text[1:-1]
+        if "\\" not in inner:
+            return inner
+        out: list[str] = []
+        i = 0
+        while i < len(inner):
+            if inner[i] == "\\" and i + 1 < len(inner):
+                i += 1
+            out.append(inner[i])
+            i += 1
+        return "".join(out)
+    return text
+
+
+def quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@dataclass(frozen=True, slots=True)
+class Via:
+    """One Via value: ``SIP/2.0/UDP host:port;branch=...;rport``."""
+
+    transport: str  # upper-case, as compared case-insensitively
+    host: str
+    port: int | None
+    params: dict[str, str | None] = field(hash=False, compare=False)
+
+    @property
+    def branch(self) -> str | None:
+        return self.params.get("branch")
+
+    @property
+    def sent_by(self) -> str:
+        return self.host if self.port is None else f"{self.host}:{self.port}"
+
+
+def parse_via(value: str) -> Via:
+    """Parse a single Via value (one element of the list)."""
+    proto, _, rest = value.partition("/")
+    if proto.strip().upper() != "SIP":
+        raise SipParseError("Via protocol is not SIP")
+    version, _, rest = rest.partition("/")
+    if version.strip() != "2.0":
+        raise SipParseError("Via version is not 2.0")
+    rest = rest.lstrip()
+    cut = 0
+    while cut < len(rest) and rest[cut] not in " \t":
+        cut += 1
+    transport = rest[:cut].upper()
+    if not transport or not is_token(transport):
+        raise SipParseError("Via transport missing")
+    rest = rest[cut:].strip()
+    hostport, semi, ptext = rest.partition(";")
+    host, port = parse_hostport(hostport.strip())
+    params = parse_params(ptext) if semi else {}
+    return Via(transport, host, port, params)
+
+
+def parse_hostport(text: str) -> tuple[str, int | None]:
+    if not text:
+        raise SipParseError("missing host")
+    if text[0] == "[":
+        end = text.find("]")
+        if end < 0:
+            raise SipParseError("unterminated IPv6 reference")
+        host = text[: end + 1]
+        rest = text[end + 1 :]
+        if not rest:
+            return host.lower(), None
+        if rest[0] != ":":
+            raise SipParseError("junk after IPv6 reference")
+        return host.lower(), _port(rest[1:])
+    host, colon, port = text.partition(":")
+    if not host or any(ch in host for ch in " \t<>\"'"):
+        raise SipParseError("malformed host")
+    return host.lower(), (_port(port) if colon else None)
+
+
+def _port(text: str) -> int:
+    text = text.strip()
+    if not text.isdigit() or len(text) > 5:
+        raise SipParseError("malformed port")
+    value = int(text)
+    if value > 65535:
+        raise SipParseError("port out of range")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class NameAddr:
+    """A From/To/Contact/Route value: display name, URI, header parameters."""
+
+    display: str | None
+    uri: str
+    params: dict[str, str | None] = field(hash=False, compare=False)
+    bracketed: bool = True
+
+    @property
+    def tag(self) -> str | None:
+        return self.params.get("tag")
+
+    def render(self) -> str:
+        head = f"{quote(self.display)} <{self.uri}>" if self.display else f"<{self.uri}>"
+        if not self.params:
+            return head
+        return head + "".join(
+            f";{name}" if val is None else f";{name}={val}" for name, val in self.params.items()
+        )
+
+
+def parse_name_addr(value: str) -> NameAddr:
+    """Parse ``"Name" <uri>;params``, ``Name <uri>;params`` or ``uri;params``."""
+    value = value.strip()
+    if not value:
+        raise SipParseError("empty address")
+    display: str | None = None
+    if value[0] == '"':
+        end = _closing_quote(value)
+        display = unquote(value[: end + 1])
+        rest = value[end + 1 :].lstrip()
+        if not rest.startswith("<"):
+            raise SipParseError("display name not followed by <uri>")
+        return _bracketed(display, rest)
+    lt = value.find("<")
+    if lt >= 0:
+        words = value[:lt].strip()
+        if words:
+            if _DISPLAY_TOKENS_RE.match(words) is None:
+                raise SipParseError("display name must be quoted")
+            display = words
+        return _bracketed(display, value[lt:])
+    # addr-spec form: everything after the first ';' is a header parameter (RFC 3261 §20).
+    uri, semi, ptext = value.partition(";")
+    uri = uri.strip()
+    if not uri or any(ch in uri for ch in ' \t>"') or "?" in uri:
+        raise SipParseError("malformed addr-spec")
+    return NameAddr(None, uri, parse_params(ptext) if semi else {}, bracketed=False)
+
+
+def _closing_quote(value: str) -> int:
+    i = 1
+    while i < len(value):
+        ch = value[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == '"':
+            return i
+        i += 1
+    raise SipParseError("unterminated quoted display name")
+
+
+def _bracketed(display: str | None, rest: str) -> NameAddr:
+    gt = rest.find(">")
+    if gt < 0:
+        raise SipParseError("missing >")
+    # Tolerate spaces just inside the brackets (RFC 4475 badaspec: "accept tolerantly").
+    uri = rest[1:gt].strip()
+    if not uri or " " in uri or "\t" in uri or "<" in uri:
+        raise SipParseError("malformed URI in <>")
+    tail = rest[gt + 1 :].strip()
+    if not tail:
+        return NameAddr(display, uri, {})
+    if tail[0] != ";":
+        raise SipParseError("junk after >")
+    return NameAddr(display, uri, parse_params(tail[1:]))
+
+
+@dataclass(frozen=True, slots=True)
+class CSeq:
+    number: int
+    method: str
+
+
+MAX_CSEQ = 2**31 - 1  # RFC 3261 §8.1.1.5: must be < 2**31 when chosen; parse up to 2**32-1
+
+
+def parse_cseq(value: str) -> CSeq:
+    parts = value.split()
+    if len(parts) != 2 or not parts[0].isdigit() or len(parts[0]) > 10:
+        raise SipParseError("malformed CSeq")
+    number = int(parts[0])
+    if number > 2**32 - 1:
+        raise SipParseError("CSeq number out of range")
+    if not is_token(parts[1]):
+        raise SipParseError("malformed CSeq method")
+    return CSeq(number, parts[1])
+
+
+def parse_uint(value: str, what: str, limit: int = 2**32 - 1) -> int:
+    text = value.strip()
+    if not text.isdigit() or len(text) > 10:
+        raise SipParseError(f"malformed {what}")
+    number = int(text)
+    if number > limit:
+        raise SipParseError(f"{what} out of range")
+    return number
