@@ -1,0 +1,199 @@
+"""Composition root: builds the whole switch from one compiled config and runs it.
+
+The app owns the top TaskGroup, the single housekeeping timer (ring timeouts, registration
+expiry, storage flushes) and the clean shutdown: BYE to every live call, state flushed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+
+from softswitch.call.b2bua import B2bua
+from softswitch.call.media import CallMedia
+from softswitch.call.switch import Switch, User
+from softswitch.clock import Clock, RealClock
+from softswitch.config import CompiledConfig, resolve_passwords
+from softswitch.rtp.transport import RtpRelay
+from softswitch.sip.auth import DigestAuthenticator
+from softswitch.sip.endpoint import SipEndpoint
+from softswitch.sip.guard import Guard
+from softswitch.sip.location import LocationService
+from softswitch.sip.message import SipRequest
+from softswitch.sip.registrar import Registrar
+from softswitch.sip.registration import Account, RegistrationService
+from softswitch.sip.transaction import TransactionLayer
+from softswitch.sip.transport import Flow
+from softswitch.storage.registrations import RegistrationStore
+from softswitch.storage.secrets import SecretStore
+
+log = logging.getLogger("softswitch")
+
+HOUSEKEEPING_INTERVAL = 0.05  # seconds between ring-timeout / expiry checks
+FLUSH_INTERVAL = 1.0  # seconds between registration store commits
+SHUTDOWN_GRACE = 2.0  # seconds to let BYEs be answered before closing sockets
+
+
+class App:
+    def __init__(self, config: CompiledConfig, clock: Clock | None = None) -> None:
+        self.clock = clock or RealClock()
+        state_dir = config.server.state_dir
+        state_dir.mkdir(parents=True, exist_ok=True)
+        secrets = SecretStore(state_dir)
+        self.config = resolve_passwords(config, secrets)
+        server, security = self.config.server, self.config.security
+        self.users_by_name: dict[str, User] = {}
+        self.users_by_number: dict[str, User] = {}
+        self.accounts: dict[str, Account] = {}
+        for ext in self.config.extensions.values():
+            assert ext.password is not None
+            user = User(ext.number, ext.name, ext.password, ext.ring_time or server.ring_time)
+            self.users_by_name[ext.username] = user
+            self.users_by_number[ext.number] = user
+            self.accounts[ext.username] = Account(ext.number, ext.password)
+        self.guard = Guard(
+            max_auth_failures=security.max_auth_failures,
+            failure_window=security.failure_window,
+            ban_time=security.ban_time,
+            request_rate=security.request_rate,
+            request_burst=security.request_burst,
+            trusted=security.trusted,
+        )
+        # MD5 first: phones (and SIPp) that only know MD5 take the first challenge and give
+        # up on an algorithm they do not know; SHA-256-capable phones still find theirs.
+        self.auth = DigestAuthenticator(
+            server.domain,
+            secrets.get_or_create("nonce-secret").encode(),
+            algorithms=("MD5", "SHA-256"),
+        )
+        self.store = RegistrationStore(state_dir / "registrations.sqlite3")
+        self.location = LocationService(self.store)
+        self.registrar = Registrar(
+            self.location, server.min_expires, server.max_expires, server.default_expires
+        )
+        self.endpoint = SipEndpoint(
+            clock=self.clock,
+            guard=self.guard,
+            layer=TransactionLayer[SipRequest, Flow](),
+            max_size=server.max_message_size,
+            public_address=server.public_address,
+        )
+        rtp_host = server.listen[0].host if server.listen else "0.0.0.0"
+        self.relay = RtpRelay(rtp_host, server.rtp_port_min, server.rtp_port_max)
+        self.registration = RegistrationService(
+            auth=self.auth,
+            registrar=self.registrar,
+            guard=self.guard,
+            accounts=self.accounts.get,
+            wall=self.clock.wall,
+        )
+        self._tasks: asyncio.TaskGroup | None = None
+        self.b2bua = B2bua(
+            endpoint=self.endpoint,
+            media_factory=lambda: CallMedia.open(self.relay),
+            spawn=self._spawn,
+            domain=server.domain,
+        )
+        self.switch = Switch(
+            endpoint=self.endpoint,
+            b2bua=self.b2bua,
+            registration=self.registration,
+            auth=self.auth,
+            guard=self.guard,
+            location=self.location,
+            user_by_name=self.users_by_name.get,
+            user_by_number=self.users_by_number.get,
+            wall=self.clock.wall,
+        )
+        self.endpoint.tu = self.switch
+        self._stop = asyncio.Event()
+
+    def _spawn(self, coro: object) -> object:
+        assert self._tasks is not None
+        return self._tasks.create_task(coro)  # type: ignore[arg-type]
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self, on_ready: Callable[[list[tuple[str, str, int]]], None] | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, self.stop)
+            except (NotImplementedError, RuntimeError):
+                pass  # not the main thread (tests): the caller stops us with stop()
+        for spec in self.config.server.listen:
+            host, port = await self.endpoint.listen(spec.transport, spec.host, spec.port)
+            log.info("- listening %s %s:%d", spec.transport, host, port)
+        log.info(
+            "- softswitch ready: domain %s, %d extension(s), %d registration(s) restored",
+            self.config.server.domain,
+            len(self.config.extensions),
+            len(self.location),
+        )
+        if on_ready is not None:
+            on_ready(list(self.endpoint.transport.bound))
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                self._tasks = tasks
+                housekeeping = tasks.create_task(self._housekeeping())
+                await self._stop.wait()
+                log.info("- stopping: ending %d live call(s)", len(self.b2bua.calls))
+                self.b2bua.shutdown()
+                self.endpoint.flush()
+                await self._drain()
+                housekeeping.cancel()
+        finally:
+            self._tasks = None
+            self.location.flush()
+            self.store.close()
+            await self.endpoint.close()
+            self.relay.close()
+            log.info("- stopped")
+
+    async def _drain(self) -> None:
+        """Give BYEs and CANCELs a moment to be answered (bounded)."""
+        deadline = self.clock.monotonic() + SHUTDOWN_GRACE
+        while self.clock.monotonic() < deadline and self._pending_hangups():
+            await asyncio.sleep(0.05)
+
+    def _pending_hangups(self) -> bool:
+        return any(
+            leg.invite_client is not None or leg.state.value != "ended"
+            for call in list(self.b2bua.calls)
+            for leg in [call.a, *call.forks]
+        ) and len(self.endpoint.layer) > 0
+
+    async def _housekeeping(self) -> None:
+        next_flush = self.clock.monotonic() + FLUSH_INTERVAL
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_INTERVAL)
+            now = self.clock.monotonic()
+            self.b2bua.handle_timer(now)
+            expired = self.location.expire(self.clock.wall())
+            for binding in expired:
+                log.info("- registration of %s at %s expired", binding.aor, binding.contact)
+            if now >= next_flush:
+                self.location.flush()
+                next_flush = now + FLUSH_INTERVAL
+            self.endpoint.flush()
+
+
+def run_app(config: CompiledConfig) -> int:
+    try:
+        import uvloop  # measured 6.5x faster for the UDP paths (DESIGN.md §7)
+
+        uvloop.install()
+    except ImportError:
+        pass
+    app_holder: list[App] = []
+
+    async def main() -> None:
+        app = App(config)
+        app_holder.append(app)
+        await app.run()
+
+    asyncio.run(main())
+    return 0

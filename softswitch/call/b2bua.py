@@ -1,0 +1,617 @@
+"""The B2BUA: every call is two dialogs joined by the switch, with the media anchored.
+
+Leg A is the caller's dialog (we are its UAS); leg B is one dialog per contact of the callee
+(we are their UAC), all rung in parallel: the first 2xx wins, the others get CANCEL (or BYE,
+if they answered too). SDP is rewritten on the way through so both phones send RTP to the
+switch, which relays it untouched. In-dialog requests (BYE, re-INVITE for hold, INFO) are
+relayed to the other leg. Timing (ring time) is driven by ``handle_timer(now)``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from softswitch.call.leg import Leg, LegState
+from softswitch.call.media import CallMedia
+from softswitch.errors import SipError
+from softswitch.rtp.offer_answer import Origin, media_target, rewrite_answer, rewrite_offer
+from softswitch.rtp.sdp import SdpError, SessionDescription, parse_sdp, serialize_sdp
+from softswitch.sip.dialog import (
+    Dialog,
+    new_branch,
+    new_call_id,
+    new_tag,
+    uas_dialog,
+    update_from_response,
+)
+from softswitch.sip.endpoint import ServerTxn, SipEndpoint, reason_for
+from softswitch.sip.headers import quote
+from softswitch.sip.location import Binding
+from softswitch.sip.message import Header, SipRequest, SipResponse
+from softswitch.sip.transaction import ResponseReceived
+from softswitch.sip.transport import Flow
+
+log = logging.getLogger("softswitch.call")
+
+SDP = "application/sdp"
+ALLOW_HEADER = ("allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE")
+
+
+class Call:
+    """One call: leg A, its forks, the winning leg B, and their media."""
+
+    def __init__(self, b2bua: B2bua, a: Leg | None, caller: str, callee: str, now: float) -> None:
+        self.b2bua = b2bua
+        self.a: Leg = a  # type: ignore[assignment]  # set right after construction
+        self.forks: list[Leg] = []
+        self.b: Leg | None = None
+        self.caller = caller
+        self.callee = callee
+        self.started = now
+        self.answered: float | None = None
+        self.ended = False
+        self.media: CallMedia | None = None
+        self.ring_deadline: float | None = None
+        self.provisional_sent = 0
+
+    @property
+    def call_id(self) -> str:
+        return self.a.dialog.call_id
+
+    def other(self, leg: Leg) -> Leg | None:
+        return self.b if leg is self.a else self.a
+
+
+class B2bua:
+    def __init__(
+        self,
+        *,
+        endpoint: SipEndpoint,
+        media_factory: Callable[[], Coroutine[Any, Any, CallMedia]],
+        spawn: Callable[[Coroutine[Any, Any, None]], object],
+        domain: str,
+    ) -> None:
+        self.endpoint = endpoint
+        self.media_factory = media_factory
+        self.spawn = spawn
+        self.domain = domain
+        self.dialogs: dict[tuple[str, str], Leg] = {}  # (Call-ID, our tag) -> leg
+        self.calls: set[Call] = set()
+        self._timers: list[tuple[float, int, Call]] = []
+        self._seq = 0
+
+    # --- new calls ---------------------------------------------------------------------
+    def start_call(
+        self,
+        txn: ServerTxn,
+        request: SipRequest,
+        flow: Flow,
+        caller: tuple[str, str],
+        callee: str,
+        bindings: list[Binding],
+        ring_time: float,
+        now: float,
+    ) -> None:
+        """Ring every binding of ``callee`` for ``caller`` (number, name)."""
+        offer = _offer_of(request)
+        max_forwards = int(request.get("max-forwards") or 70)
+        if max_forwards <= 1:
+            raise SipError(483, "Too Many Hops")
+        tag = new_tag()
+        call = Call(self, None, caller[0], callee, now)
+        dialog = uas_dialog(request, tag, self.endpoint.contact(flow, callee), flow)
+        call.a = Leg(call, "a", dialog, flow, Origin(), invite_server=txn)
+        txn.tu = call.a
+        self.dialogs[dialog.key] = call.a
+        self.calls.add(call)
+        self.endpoint.respond(txn, 100)
+        log.info(
+            "%s INVITE from %s to %s: ringing %d contact(s)",
+            dialog.call_id,
+            caller[0],
+            callee,
+            len(bindings),
+        )
+        self.spawn(self._setup(call, offer, caller, bindings, max_forwards - 1, ring_time))
+
+    async def _setup(
+        self,
+        call: Call,
+        offer: SessionDescription,
+        caller: tuple[str, str],
+        bindings: list[Binding],
+        max_forwards: int,
+        ring_time: float,
+    ) -> None:
+        try:
+            media = await self.media_factory()
+        except Exception as exc:  # no ports left: a clear 503, not a crash
+            log.warning("%s no media ports: %s", call.call_id, exc)
+            self._fail_a(call, 503, "No Media Ports")
+            self.endpoint.flush()
+            return
+        call.media = media
+        if call.ended:
+            media.close()
+            return
+        try:
+            media.set_a_remote(media_target(offer))
+            first_flow = _binding_flow(bindings[0])
+            host_b = self.endpoint.local_host(first_flow)
+            for binding in bindings:
+                self._fork(call, binding, offer, caller, max_forwards, host_b)
+        except SipError as exc:
+            self._fail_a(call, exc.status, exc.reason, exc.extra_headers)
+        now = self.endpoint.clock.monotonic()
+        call.ring_deadline = now + ring_time
+        self._schedule(call, call.ring_deadline)
+        self.endpoint.flush()
+
+    def _fork(
+        self,
+        call: Call,
+        binding: Binding,
+        offer: SessionDescription,
+        caller: tuple[str, str],
+        max_forwards: int,
+        host_b: str,
+    ) -> None:
+        assert call.media is not None
+        flow = _binding_flow(binding)
+        number, name = caller
+        local_uri = f"{quote(name)} <sip:{number}@{self.domain}>" if name else f"<sip:{number}@{self.domain}>"
+        dialog = Dialog(
+            call_id=new_call_id(host_b),
+            local_tag=new_tag(),
+            remote_tag=None,
+            local_uri=local_uri,
+            remote_uri=f"<sip:{call.callee}@{self.domain}>",
+            remote_target=binding.contact,
+            local_contact=self.endpoint.contact(flow, number),
+            flow=flow,
+        )
+        leg = Leg(call, "b", dialog, flow, Origin())
+        sdp = rewrite_offer(_copy(offer), host_b, call.media.b_port, leg.origin)
+        leg.sdp_sent = sdp
+        request = dialog.request(
+            "INVITE",
+            self.endpoint.via(flow),
+            body=serialize_sdp(sdp),
+            content_type=SDP,
+            extra=(ALLOW_HEADER,),
+        )
+        request.set("max-forwards", str(max_forwards))
+        leg.invite_request = request
+        leg.invite_client = self.endpoint.send_request(
+            request, flow, leg, make_ack=lambda resp, req=request: _non2xx_ack(req, resp)
+        )
+        call.forks.append(leg)
+        self.dialogs[dialog.key] = leg
+
+    # --- responses on leg B ------------------------------------------------------------
+    def on_response(self, leg: Leg, event: ResponseReceived[SipRequest, Flow], now: float) -> None:
+        response = event.response
+        txn = event.txn
+        if txn is leg.invite_client:
+            self._invite_response(leg, response, event.retransmission, now)
+        elif txn is leg.reinvite_client:
+            self._reinvite_response(leg, response, now)
+        else:
+            origin = leg.relayed.pop(id(txn), None)
+            if origin is not None and response.status >= 200:
+                self.endpoint.respond(origin, response.status, response.reason)
+            elif origin is not None:
+                leg.relayed[id(txn)] = origin
+
+    def _invite_response(self, leg: Leg, response: SipResponse, again: bool, now: float) -> None:
+        call = leg.call
+        status = response.status
+        if status < 200:
+            if status == 100:
+                return
+            update_from_response(leg.dialog, response)
+            leg.got_provisional = True
+            if leg.state is LegState.CALLING:
+                leg.state = LegState.EARLY
+            if leg.cancel_pending:
+                self._send_cancel(leg)
+            elif call.b is None and not call.ended:
+                self._provisional_to_a(call, leg, response)
+            return
+        if status >= 300:
+            leg.final_status = status
+            leg.state = LegState.ENDED
+            self._fork_done(call, leg)
+            return
+        # 2xx: the first one wins; the dialog needs an ACK whatever happens next.
+        if again:
+            if leg.ack is not None:
+                self.endpoint.send_stateless(leg.ack, leg.flow)
+            return
+        update_from_response(leg.dialog, response)
+        self._ack_2xx(leg)
+        if call.ended or (call.b is not None and call.b is not leg):
+            self._bye(leg)
+            return
+        answer = _answer_of(response)
+        if answer is None:
+            log.warning("%s callee answered without SDP", call.call_id)
+            self._bye(leg)
+            self._fork_done(call, leg)
+            return
+        call.b = leg
+        leg.state = LegState.CONFIRMED
+        call.answered = now
+        for other in call.forks:
+            if other is not leg and other.state in (LegState.CALLING, LegState.EARLY):
+                self._cancel_fork(other)
+        self._answer_a(call, leg, answer)
+        log.info("%s answered by %s (%s)", call.call_id, call.callee, leg.flow)
+
+    def _provisional_to_a(self, call: Call, leg: Leg, response: SipResponse) -> None:
+        assert call.media is not None and call.a.invite_server is not None
+        answer = _answer_of(response)
+        body = b""
+        if answer is not None:  # early media: forward it, anchored
+            call.media.set_b_remote(media_target(answer))
+            body = self._sdp_for_a(call, answer)
+        elif call.provisional_sent == response.status:
+            return  # one 180 to the caller is enough
+        call.provisional_sent = response.status
+        status = 183 if answer is not None and response.status == 183 else response.status
+        extra: tuple[Header, ...] = (("contact", call.a.dialog.local_contact),)
+        if body:
+            extra += (("content-type", SDP),)
+        self.endpoint.respond(
+            call.a.invite_server, status, response.reason or None, to_tag=call.a.tag, extra=extra, body=body
+        )
+
+    def _answer_a(self, call: Call, leg: Leg, answer: SessionDescription) -> None:
+        assert call.media is not None and call.a.invite_server is not None
+        call.media.set_b_remote(media_target(answer))
+        body = self._sdp_for_a(call, answer)
+        call.a.state = LegState.ANSWERED
+        self.endpoint.respond(
+            call.a.invite_server,
+            200,
+            "OK",
+            to_tag=call.a.tag,
+            extra=(("contact", call.a.dialog.local_contact), ALLOW_HEADER, ("content-type", SDP)),
+            body=body,
+        )
+
+    def _sdp_for_a(self, call: Call, answer: SessionDescription) -> bytes:
+        assert call.media is not None
+        sdp = rewrite_answer(
+            _copy(answer), self.endpoint.local_host(call.a.flow), call.media.a_port, call.a.origin
+        )
+        call.a.sdp_sent = sdp
+        return serialize_sdp(sdp)
+
+    def _fork_done(self, call: Call, leg: Leg) -> None:
+        if call.b is not None or call.ended:
+            return
+        if any(f.state in (LegState.CALLING, LegState.EARLY) for f in call.forks):
+            return
+        statuses = [f.final_status for f in call.forks]
+        self._fail_a(call, _best_failure(statuses), None)
+
+    def on_timeout(self, leg: Leg, txn: Any, status: int, now: float) -> None:
+        if txn is leg.invite_client:
+            leg.final_status = status
+            leg.state = LegState.ENDED
+            self._fork_done(leg.call, leg)
+        elif txn is leg.reinvite_client:
+            self._reinvite_failed(leg, status)
+        else:
+            origin = leg.relayed.pop(id(txn), None)
+            if origin is not None:
+                self.endpoint.respond(origin, status)
+
+    def on_ack_timeout(self, leg: Leg, now: float) -> None:
+        log.warning("%s no ACK from %s: ending the call", leg.dialog.call_id, leg.flow)
+        self.hangup(leg.call, "no ACK")
+
+    # --- requests from the caller or a callee ------------------------------------------
+    def on_cancel(self, txn: ServerTxn, now: float) -> None:
+        leg = txn.tu
+        if not isinstance(leg, Leg):
+            return
+        call = leg.call
+        log.info("%s cancelled by the caller", call.call_id)
+        self._fail_a(call, 487, "Request Terminated")
+
+    def on_ack(self, request: SipRequest, flow: Flow, now: float) -> None:
+        leg = self.dialogs.get((request.call_id, request.to.tag or ""))
+        if leg is None:
+            return
+        if leg.invite_server is not None and leg.state is LegState.ANSWERED:
+            self.endpoint.layer.ack_2xx(leg.invite_server, now)
+            leg.state = LegState.CONFIRMED
+            leg.dialog.confirmed = True
+        elif leg.reinvite_server is not None and leg.reinvite_server.status >= 200:
+            self.endpoint.layer.ack_2xx(leg.reinvite_server, now)
+            leg.reinvite_server = None
+
+    def on_in_dialog(self, txn: ServerTxn, request: SipRequest, flow: Flow, now: float) -> None:
+        leg = self.dialogs.get((request.call_id, request.to.tag or ""))
+        if leg is None or leg.state is LegState.ENDED:
+            raise SipError(481, reason_for(481))
+        leg.dialog.check_remote_cseq(request)
+        txn.tu = leg
+        method = request.method
+        if method == "BYE":
+            self.endpoint.respond(txn, 200)
+            log.info("%s BYE from the %s", leg.call.call_id, "caller" if leg.side == "a" else "callee")
+            self.hangup(leg.call, "BYE", source=leg)
+        elif method == "INVITE":
+            self._reinvite(leg, txn, request)
+        elif method in ("OPTIONS", "UPDATE") and not request.body:
+            self.endpoint.respond(txn, 200, extra=(ALLOW_HEADER,))
+        elif method == "INFO":
+            self._relay_request(leg, txn, request)
+        else:
+            raise SipError(501, reason_for(501), (ALLOW_HEADER,))
+
+    def _relay_request(self, leg: Leg, txn: ServerTxn, request: SipRequest) -> None:
+        other = leg.call.other(leg)
+        if other is None or other.state is not LegState.CONFIRMED:
+            raise SipError(481, reason_for(481))
+        extra: tuple[Header, ...] = ()
+        content_type = request.get("content-type")
+        out = other.dialog.request(
+            request.method, self.endpoint.via(other.flow), body=request.body,
+            content_type=content_type, extra=extra,
+        )
+        client = self.endpoint.send_request(out, other.flow, other)
+        other.relayed[id(client)] = txn
+
+    # --- re-INVITE (hold / resume) -----------------------------------------------------
+    def _reinvite(self, leg: Leg, txn: ServerTxn, request: SipRequest) -> None:
+        call = leg.call
+        other = call.other(leg)
+        if other is None or call.media is None or other.state is not LegState.CONFIRMED:
+            raise SipError(491, "Request Pending")
+        if leg.reinvite_server is not None or other.reinvite_client is not None:
+            raise SipError(491, "Request Pending")
+        offer = _offer_of(request, required=False)
+        self.endpoint.respond(txn, 100)
+        if offer is None:
+            # No offer: answer it ourselves with the SDP this leg already has.
+            if leg.sdp_sent is None:
+                raise SipError(488, reason_for(488))
+            leg.reinvite_server = txn
+            self.endpoint.respond(
+                txn, 200, to_tag=leg.tag, extra=(("contact", leg.dialog.local_contact), ("content-type", SDP)),
+                body=serialize_sdp(leg.sdp_sent),
+            )
+            return
+        call.media.set_remote(leg.side, media_target(offer))
+        port = call.media.port(other.side)
+        sdp = rewrite_offer(offer, self.endpoint.local_host(other.flow), port, other.origin)
+        other.sdp_sent = sdp
+        out = other.dialog.request(
+            "INVITE", self.endpoint.via(other.flow), body=serialize_sdp(sdp), content_type=SDP,
+            extra=(ALLOW_HEADER,),
+        )
+        leg.reinvite_server = txn
+        other.invite_request = out
+        other.reinvite_client = self.endpoint.send_request(
+            out, other.flow, other, make_ack=lambda resp, req=out: _non2xx_ack(req, resp)
+        )
+
+    def _reinvite_response(self, leg: Leg, response: SipResponse, now: float) -> None:
+        if response.status < 200:
+            return
+        call = leg.call
+        origin_leg = call.other(leg)
+        leg.reinvite_client = None
+        if response.status >= 300:
+            self._reinvite_failed(leg, response.status)
+            return
+        update_from_response(leg.dialog, response)
+        self._ack_2xx(leg, cseq=response.cseq.number)
+        answer = _answer_of(response)
+        if origin_leg is None or origin_leg.reinvite_server is None or call.media is None:
+            return
+        if answer is None:
+            self._reinvite_failed(leg, 488)
+            return
+        call.media.set_remote(leg.side, media_target(answer))
+        port = call.media.port(origin_leg.side)
+        sdp = rewrite_answer(answer, self.endpoint.local_host(origin_leg.flow), port, origin_leg.origin)
+        origin_leg.sdp_sent = sdp
+        self.endpoint.respond(
+            origin_leg.reinvite_server, 200, to_tag=origin_leg.tag,
+            extra=(("contact", origin_leg.dialog.local_contact), ("content-type", SDP)),
+            body=serialize_sdp(sdp),
+        )
+
+    def _reinvite_failed(self, leg: Leg, status: int) -> None:
+        leg.reinvite_client = None
+        origin_leg = leg.call.other(leg)
+        if origin_leg is not None and origin_leg.reinvite_server is not None:
+            txn = origin_leg.reinvite_server
+            origin_leg.reinvite_server = None
+            self.endpoint.respond(txn, status, to_tag=origin_leg.tag)
+
+    # --- ending ------------------------------------------------------------------------
+    def hangup(self, call: Call, why: str, source: Leg | None = None) -> None:
+        """End a call from any state: BYE confirmed legs, CANCEL ringing forks, answer leg A."""
+        if call.ended:
+            return
+        if call.a.state in (LegState.CALLING, LegState.EARLY) and source is None:
+            self._fail_a(call, 480 if why == "no answer" else 503, None)
+            return
+        for leg in [call.a, *call.forks]:
+            if leg is source or leg.state is LegState.ENDED:
+                continue
+            if leg.state in (LegState.CONFIRMED, LegState.ANSWERED):
+                self._bye(leg)
+            elif leg.side == "b":
+                self._cancel_fork(leg)
+        self._finish(call, why)
+
+    def _fail_a(
+        self, call: Call, status: int, reason: str | None, extra: tuple[Header, ...] = ()
+    ) -> None:
+        if call.ended:
+            return
+        txn = call.a.invite_server
+        if txn is not None and txn.status < 200:
+            self.endpoint.respond(txn, status, reason, to_tag=call.a.tag, extra=extra)
+        for fork in call.forks:
+            if fork.state in (LegState.CALLING, LegState.EARLY):
+                self._cancel_fork(fork)
+            elif fork.state is LegState.CONFIRMED:
+                self._bye(fork)
+        log.info("%s failed: %d %s", call.call_id, status, reason or reason_for(status))
+        self._finish(call, f"failed {status}")
+
+    def _finish(self, call: Call, why: str) -> None:
+        call.ended = True
+        for leg in [call.a, *call.forks]:
+            if leg.state is not LegState.ENDED or leg.side == "a":
+                leg.state = LegState.ENDED
+        if call.media is not None:
+            call.media.close()
+        self.calls.discard(call)
+        # Dialog entries stay until retransmissions die down: dropped on the timer below.
+        self._schedule(call, self.endpoint.clock.monotonic() + 32.0)
+        if call.answered is not None:
+            log.info("%s ended (%s) after %.1f s", call.call_id, why, self.endpoint.clock.monotonic() - call.answered)
+
+    def _cancel_fork(self, leg: Leg) -> None:
+        if leg.state not in (LegState.CALLING, LegState.EARLY):
+            return
+        if leg.got_provisional:
+            self._send_cancel(leg)
+        else:
+            leg.cancel_pending = True  # RFC 3261 §9.1: wait for a provisional response first
+
+    def _send_cancel(self, leg: Leg) -> None:
+        leg.cancel_pending = False
+        invite = leg.invite_request
+        if invite is None or leg.state is LegState.ENDED:
+            return
+        headers: list[Header] = [
+            ("via", invite.get("via") or ""),
+            ("max-forwards", "70"),
+            ("from", invite.get("from") or ""),
+            ("to", invite.get("to") or ""),
+            ("call-id", invite.call_id),
+            ("cseq", f"{invite.cseq.number} CANCEL"),
+        ]
+        headers.extend(("route", r) for r in invite.get_all("route"))
+        cancel = SipRequest("CANCEL", invite.uri, headers)
+        self.endpoint.send_request(cancel, leg.flow, leg)
+
+    def _bye(self, leg: Leg) -> None:
+        if leg.state is LegState.ENDED and leg.side == "b" and leg.call.b is not leg:
+            pass
+        leg.state = LegState.ENDED
+        bye = leg.dialog.request("BYE", self.endpoint.via(leg.flow))
+        self.endpoint.send_request(bye, leg.flow, leg)
+
+    def _ack_2xx(self, leg: Leg, cseq: int | None = None) -> None:
+        invite = leg.invite_request
+        number = cseq if cseq is not None else (invite.cseq.number if invite else 1)
+        ack = leg.dialog.request("ACK", self.endpoint.via(leg.flow, new_branch()), cseq=number)
+        leg.ack = ack.to_bytes()
+        self.endpoint.send_stateless(leg.ack, leg.flow)
+
+    def on_stray_response(self, response: SipResponse, flow: Flow, now: float) -> None:
+        """A 2xx retransmitted after its transaction ended: ACK it again if we know it."""
+        if response.cseq.method != "INVITE" or not 200 <= response.status < 300:
+            return
+        leg = self.dialogs.get((response.call_id, response.from_.tag or ""))
+        if leg is not None and leg.ack is not None:
+            self.endpoint.send_stateless(leg.ack, leg.flow)
+
+    # --- timers ------------------------------------------------------------------------
+    def _schedule(self, call: Call, when: float) -> None:
+        self._seq += 1
+        heapq.heappush(self._timers, (when, self._seq, call))
+
+    def next_deadline(self) -> float | None:
+        return self._timers[0][0] if self._timers else None
+
+    def handle_timer(self, now: float) -> None:
+        while self._timers and self._timers[0][0] <= now:
+            _, _, call = heapq.heappop(self._timers)
+            if call.ended:
+                if call.started + 0.0 <= now:
+                    self._forget(call)
+            elif call.b is None and call.ring_deadline is not None and call.ring_deadline <= now:
+                log.info("%s no answer from %s after ring time", call.call_id, call.callee)
+                self._fail_a(call, 480, "Temporarily Unavailable")
+
+    def _forget(self, call: Call) -> None:
+        for leg in [call.a, *call.forks]:
+            if self.dialogs.get(leg.dialog.key) is leg:
+                del self.dialogs[leg.dialog.key]
+
+    def shutdown(self) -> None:
+        for call in list(self.calls):
+            self.hangup(call, "shutdown")
+
+
+# --- helpers -------------------------------------------------------------------------
+
+
+def _offer_of(request: SipRequest, required: bool = True) -> SessionDescription:
+    if not request.body:
+        if required:
+            raise SipError(488, "Not Acceptable Here")  # offerless INVITE: not supported yet
+        return None  # type: ignore[return-value]
+    if request.content_type != SDP:
+        raise SipError(415, "Unsupported Media Type", (("accept", SDP),))
+    try:
+        return parse_sdp(request.body)
+    except SdpError as exc:
+        raise SipError(400, f"Bad SDP: {exc}") from None
+
+
+def _answer_of(response: SipResponse) -> SessionDescription | None:
+    if not response.body or response.content_type != SDP:
+        return None
+    try:
+        return parse_sdp(response.body)
+    except SdpError:
+        return None
+
+
+def _copy(sdp: SessionDescription) -> SessionDescription:
+    return parse_sdp(serialize_sdp(sdp))
+
+
+def _binding_flow(binding: Binding) -> Flow:
+    return Flow(binding.transport, binding.source_host, binding.source_port)
+
+
+def _best_failure(statuses: list[int]) -> int:
+    """What the caller hears when every contact failed (RFC 3261 §16.7 in spirit)."""
+    for wanted in (600, 603, 486):
+        if wanted in statuses:
+            return 486 if wanted == 600 else wanted
+    if statuses and all(s == 408 for s in statuses):
+        return 408
+    return 480
+
+
+def _non2xx_ack(invite: SipRequest, response: SipRequest | SipResponse) -> bytes:
+    """The ACK for a non-2xx final (RFC 3261 §17.1.1.3): same branch, To from the response."""
+    to = response.get("to") or invite.get("to") or ""
+    headers: list[Header] = [
+        ("via", (invite.get("via") or "").split(",")[0]),
+        ("max-forwards", "70"),
+        ("from", invite.get("from") or ""),
+        ("to", to),
+        ("call-id", invite.call_id),
+        ("cseq", f"{invite.cseq.number} ACK"),
+    ]
+    headers.extend(("route", r) for r in invite.get_all("route"))
+    return SipRequest("ACK", invite.uri, headers).to_bytes()

@@ -1,0 +1,72 @@
+"""One side of a B2BUA call: a dialog, the flow its phone is reached on, its media endpoint."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from softswitch.rtp.offer_answer import Origin
+from softswitch.rtp.sdp import SessionDescription
+from softswitch.sip.dialog import Dialog
+from softswitch.sip.endpoint import ClientTxn, ServerTxn
+from softswitch.sip.message import SipRequest
+from softswitch.sip.transaction import (
+    AckTimedOut,
+    ResponseReceived,
+    TransactionEvent,
+    TransactionTimedOut,
+    TransportFailed,
+)
+from softswitch.sip.transport import Flow
+
+if TYPE_CHECKING:
+    from softswitch.call.b2bua import Call
+    from softswitch.rtp.transport import RtpEndpoint
+
+
+class LegState(enum.Enum):
+    CALLING = "calling"  # INVITE sent / received, no answer yet
+    EARLY = "early"  # a provisional response with a To tag
+    ANSWERED = "answered"  # 2xx sent or received, ACK pending (leg A) or sent (leg B)
+    CONFIRMED = "confirmed"
+    ENDED = "ended"
+
+
+@dataclass(eq=False, slots=True)
+class Leg:
+    """The caller side ("a") or one callee fork ("b")."""
+
+    call: Call
+    side: str
+    dialog: Dialog
+    flow: Flow
+    origin: Origin
+    state: LegState = LegState.CALLING
+    media: RtpEndpoint | None = None
+    invite_server: ServerTxn | None = None  # leg A: the caller's INVITE
+    invite_request: SipRequest | None = None  # leg B: the INVITE we sent (for CANCEL)
+    invite_client: ClientTxn | None = None
+    ack: bytes | None = None  # leg B: our ACK for its 2xx, re-sent on retransmitted 2xx
+    got_provisional: bool = False
+    cancel_pending: bool = False
+    final_status: int = 0
+    sdp_sent: SessionDescription | None = None  # last SDP we sent on this leg
+    reinvite_server: ServerTxn | None = None  # a re-INVITE from this leg being relayed
+    reinvite_client: ClientTxn | None = None  # a re-INVITE we sent on this leg
+    relayed: dict[int, ServerTxn] = field(default_factory=dict)  # id(client txn) -> origin txn
+
+    @property
+    def tag(self) -> str:
+        return self.dialog.local_tag
+
+    def on_txn_event(self, event: TransactionEvent[SipRequest, Flow], now: float) -> None:
+        call = self.call
+        if isinstance(event, ResponseReceived):
+            call.b2bua.on_response(self, event, now)
+        elif isinstance(event, TransactionTimedOut):
+            call.b2bua.on_timeout(self, event.txn, 408, now)
+        elif isinstance(event, TransportFailed):
+            call.b2bua.on_timeout(self, event.txn, 503, now)
+        elif isinstance(event, AckTimedOut):
+            call.b2bua.on_ack_timeout(self, now)

@@ -1,0 +1,193 @@
+"""The switch core: the transaction user every request reaches first.
+
+It applies the checks every request gets (URI scheme, Require, body type), then routes:
+REGISTER to the registrar, OPTIONS answered here, a new INVITE authenticated and handed to
+the B2BUA with its target, in-dialog requests to the B2BUA's dialogs. Errors raised as
+``SipError`` become replies at the endpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from softswitch.call.b2bua import B2bua
+from softswitch.errors import SipError, SipParseError
+from softswitch.sip.auth import AuthOutcome, DigestAuthenticator
+from softswitch.sip.endpoint import ServerTxn, SipEndpoint, reason_for
+from softswitch.sip.guard import Guard
+from softswitch.sip.location import LocationService
+from softswitch.sip.message import SipRequest, SipResponse
+from softswitch.sip.registrar import Aor
+from softswitch.sip.registration import RegistrationService, challenge_headers, record_failure
+from softswitch.sip.transport import Flow
+from softswitch.sip.uri import parse_uri, uri_scheme
+
+log = logging.getLogger("softswitch.call")
+
+KNOWN_METHODS = frozenset(
+    {"INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "UPDATE", "REGISTER", "PRACK",
+     "SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "REFER"}
+)
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER"
+SUPPORTED_OPTIONS = frozenset({"replaces", "outbound", "path", "gruu"})
+ACCEPTED_TYPES = frozenset({"application/sdp", "*/*", "application/*"})
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A caller or callee as the switch sees it."""
+
+    number: str
+    name: str
+    password: str
+    ring_time: float
+
+
+class Switch:
+    def __init__(
+        self,
+        *,
+        endpoint: SipEndpoint,
+        b2bua: B2bua,
+        registration: RegistrationService,
+        auth: DigestAuthenticator,
+        guard: Guard,
+        location: LocationService,
+        user_by_name: Callable[[str], User | None],
+        user_by_number: Callable[[str], User | None],
+        wall: Callable[[], float],
+    ) -> None:
+        self.endpoint = endpoint
+        self.b2bua = b2bua
+        self.registration = registration
+        self.auth = auth
+        self.guard = guard
+        self.location = location
+        self.user_by_name = user_by_name
+        self.user_by_number = user_by_number
+        self.wall = wall
+
+    # --- TransactionUser ---------------------------------------------------------------
+    def on_request(self, txn: ServerTxn, request: SipRequest, flow: Flow, now: float) -> None:
+        method = request.method
+        if method not in KNOWN_METHODS:
+            raise SipError(501, reason_for(501), (("allow", ALLOW),))
+        _check_common(request)
+        if request.to.tag is not None:
+            self.b2bua.on_in_dialog(txn, request, flow, now)
+        elif method == "REGISTER":
+            self.endpoint.send_response(txn, self.registration.handle(request, flow, now))
+        elif method == "OPTIONS":
+            self._options(txn)
+        elif method == "INVITE":
+            self._invite(txn, request, flow, now)
+        elif method == "BYE":
+            raise SipError(481, reason_for(481))
+        else:
+            raise SipError(405, "Method Not Allowed", (("allow", ALLOW),))
+
+    def on_ack(self, request: SipRequest, flow: Flow, now: float) -> None:
+        self.b2bua.on_ack(request, flow, now)
+
+    def on_cancel(self, invite: ServerTxn, now: float) -> None:
+        self.b2bua.on_cancel(invite, now)
+
+    def on_stray_response(self, response: SipResponse, flow: Flow, now: float) -> None:
+        self.b2bua.on_stray_response(response, flow, now)
+
+    # --- out-of-dialog requests --------------------------------------------------------
+    def _options(self, txn: ServerTxn) -> None:
+        self.endpoint.respond(
+            txn,
+            200,
+            to_tag="opt",
+            extra=(
+                ("allow", ALLOW),
+                ("accept", "application/sdp"),
+                ("supported", "replaces"),
+            ),
+        )
+
+    def _invite(self, txn: ServerTxn, request: SipRequest, flow: Flow, now: float) -> None:
+        caller = self._authenticate(txn, request, flow, now)
+        if caller is None:
+            return
+        try:
+            target = parse_uri(request.uri).user_unescaped or ""
+        except SipParseError as exc:
+            raise SipError(exc.status if exc.status == 416 else 400, exc.reason) from None
+        callee = self.user_by_number(target)
+        if callee is None:
+            log.info("%s INVITE from %s to unknown %r: 404", request.call_id, caller.number, target)
+            raise SipError(404, "Not Found")
+        bindings = self.location.lookup(Aor(callee.number), self.wall())
+        if not bindings:
+            log.info("%s INVITE from %s to %s: not registered", request.call_id, caller.number, target)
+            raise SipError(480, "Temporarily Unavailable")
+        self.b2bua.start_call(
+            txn,
+            request,
+            flow,
+            (caller.number, caller.name),
+            callee.number,
+            bindings,
+            callee.ring_time,
+            now,
+        )
+
+    def _authenticate(
+        self, txn: ServerTxn, request: SipRequest, flow: Flow, now: float
+    ) -> User | None:
+        def password_of(username: str) -> str | None:
+            user = self.user_by_name(username)
+            return None if user is None else user.password
+
+        result = self.auth.verify(
+            request.get("proxy-authorization"), request.method, password_of, self.wall()
+        )
+        if result.outcome is AuthOutcome.OK and result.username is not None:
+            user = self.user_by_name(result.username)
+            if user is not None:
+                return user
+        if result.outcome in (AuthOutcome.MISSING, AuthOutcome.STALE):
+            extra = challenge_headers(
+                self.auth, "proxy-authenticate", self.wall(), result.outcome is AuthOutcome.STALE
+            )
+            self.endpoint.respond(txn, 407, to_tag="auth", extra=extra)
+            return None
+        record_failure(self.guard, request, flow, now, result.reason)
+        self.endpoint.respond(txn, 403, to_tag="auth")
+        return None
+
+
+def _check_common(request: SipRequest) -> None:
+    """Checks every request gets before it is routed (RFC 3261 §8.2.1-8.2.3)."""
+    scheme = uri_scheme(request.uri)
+    if scheme not in ("sip", "sips"):
+        raise SipError(416, "Unsupported URI Scheme")
+    if "?" in request.uri.partition("@")[2] or (request.uri.count("?") and "@" not in request.uri):
+        # Headers embedded in a Request-URI are never acted on (RFC 4475 escruri).
+        raise SipError(400, "Headers in Request-URI")
+    unknown = [
+        tag
+        for name in ("require", "proxy-require")
+        for tag in (t.lower() for t in _values(request, name))
+        if tag not in SUPPORTED_OPTIONS
+    ]
+    if unknown and request.method not in ("ACK", "CANCEL"):
+        raise SipError(420, "Bad Extension", (("unsupported", ", ".join(unknown)),))
+    if request.method in ("INVITE", "UPDATE") and request.to.tag is None:
+        accept = _values(request, "accept")
+        if accept and not any(a.split(";")[0].strip().lower() in ACCEPTED_TYPES for a in accept):
+            raise SipError(406, "Not Acceptable", (("accept", "application/sdp"),))
+        if request.body and request.content_type != "application/sdp":
+            raise SipError(415, "Unsupported Media Type", (("accept", "application/sdp"),))
+
+
+def _values(request: SipRequest, name: str) -> list[str]:
+    try:
+        return request.values(name)
+    except SipParseError:
+        raise SipError(400, f"Malformed {name} header") from None

@@ -1,0 +1,308 @@
+"""Schema objects to runtime objects, with the checks that need more than a type.
+
+Each helper reports what is wrong and returns a harmless stand-in (the default), so compiling
+goes on and cross-checks still run; the caller discards the result when anything was reported.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import zoneinfo
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Literal
+
+from softswitch.config.decode import DecodedConfig, Report
+from softswitch.config.linemap import KeyPath
+from softswitch.config.model import (
+    CompiledConfig,
+    Extension,
+    IpNetwork,
+    ListenSpec,
+    SecurityConfig,
+    ServerConfig,
+    VoicemailSettings,
+)
+from softswitch.config.schema import (
+    ExtensionSection,
+    SecuritySection,
+    ServerSection,
+    VoicemailSection,
+)
+
+BaseDir = Callable[[KeyPath], Path]
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?")
+# transport:host:port, with an IPv6 host in brackets: "udp:[::1]:5060".
+_LISTEN = re.compile(
+    r"(?P<transport>[A-Za-z]+):(?:\[(?P<v6>[^\]]*)\]|(?P<host>[^:\[\]]*)):(?P<port>[0-9]{1,5})"
+)
+_RTP_PORTS = re.compile(r"\s*([0-9]{1,5})\s*-\s*([0-9]{1,5})\s*")
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*")
+# SIP user part without the characters that would need escaping or confuse an admin.
+_USERNAME = re.compile(r"[A-Za-z0-9._~+-]{1,64}")
+_PHONE_NUMBER = re.compile(r"\+?[0-9]{2,20}")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_PIN = re.compile(r"[0-9]{4,12}")
+_MIN_RTP_PORT = 1024
+_MIN_MESSAGE_SIZE, _MAX_MESSAGE_SIZE = 1024, 1 << 20
+
+
+def compile_config(
+    decoded: DecodedConfig, base_dir: BaseDir, files: tuple[str, ...], report: Report
+) -> CompiledConfig:
+    server = compile_server(decoded.server, base_dir(("server", "state_dir")), report)
+    return CompiledConfig(
+        server=server,
+        security=compile_security(decoded.security, report),
+        extensions=compile_extensions(decoded.extensions, decoded.raw_sections, report),
+        files=files,
+        raw_sections=MappingProxyType(dict(decoded.raw_sections)),
+    )
+
+
+# -- server ----------------------------------------------------------------------------------
+
+
+def compile_server(section: ServerSection, state_base: Path, report: Report) -> ServerConfig:
+    def at(key: str) -> KeyPath:
+        return ("server", key)
+
+    if not _is_host(section.domain):
+        report(at("domain"), f"not a host name or IP address: {_q(section.domain)}")
+    if section.public_address is not None and not _is_host(section.public_address):
+        report(at("public_address"), f"not a host name or IP address: {_q(section.public_address)}")
+    rtp_min, rtp_max = _rtp_ports(section.rtp_ports, at("rtp_ports"), report)
+    if not _timezone_exists(section.timezone):
+        report(at("timezone"), f'unknown time zone {_q(section.timezone)} (e.g. "Europe/Madrid")')
+    if not _LANGUAGE.fullmatch(section.language):
+        report(at("language"), f'not a language code: {_q(section.language)} (e.g. "es", "en")')
+    if not section.state_dir:
+        report(at("state_dir"), "must not be empty")
+    _positive(section.ring_time, at("ring_time"), report)
+    _check_expires(section, report)
+    size = section.max_message_size
+    if not _MIN_MESSAGE_SIZE <= size <= _MAX_MESSAGE_SIZE:
+        report(at("max_message_size"), f"must be {_MIN_MESSAGE_SIZE}..{_MAX_MESSAGE_SIZE} bytes")
+    return ServerConfig(
+        domain=section.domain,
+        listen=_listen_specs(section.listen, report),
+        public_address=section.public_address,
+        rtp_port_min=rtp_min,
+        rtp_port_max=rtp_max,
+        timezone=section.timezone,
+        language=section.language,
+        state_dir=_absolute(state_base, section.state_dir),
+        ring_time=section.ring_time,
+        min_expires=section.min_expires,
+        max_expires=section.max_expires,
+        default_expires=section.default_expires,
+        max_message_size=section.max_message_size,
+    )
+
+
+def _q(text: str) -> str:
+    """Quote a value the way TOML writes it, so messages show what to look for in the file."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _is_host(text: str) -> bool:
+    return bool(_HOSTNAME.fullmatch(text)) or _is_ip(text)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _timezone_exists(name: str) -> bool:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
+def _absolute(base: Path, text: str) -> Path:
+    return Path(os.path.normpath(base / Path(text).expanduser())).absolute()
+
+
+def _listen_specs(specs: tuple[str, ...], report: Report) -> tuple[ListenSpec, ...]:
+    parsed: list[ListenSpec] = []
+    for i, text in enumerate(specs):
+        spec = _listen_spec(text, ("server", "listen", i), report)
+        if spec is None:
+            continue
+        if spec in parsed:
+            report(("server", "listen", i), f"{_q(text)} is listed twice")
+            continue
+        parsed.append(spec)
+    if not specs:
+        report(("server", "listen"), "at least one address is needed")
+    return tuple(parsed)
+
+
+def _listen_spec(text: str, path: KeyPath, report: Report) -> ListenSpec | None:
+    match = _LISTEN.fullmatch(text)
+    if match is None:
+        report(path, f'expected "udp:HOST:PORT" or "tcp:HOST:PORT", got {_q(text)}')
+        return None
+    transport = match["transport"].lower()
+    host = match["v6"] if match["v6"] is not None else match["host"]
+    port = int(match["port"])
+    if transport not in ("udp", "tcp"):
+        report(path, f"transport must be udp or tcp, not {_q(match['transport'])}")
+        return None
+    if not _is_ip(host):
+        report(path, f"{_q(host)} is not an IP address to listen on")
+        return None
+    if port > 65535:
+        report(path, f"port {port} is out of range (0-65535; 0 = any free port)")
+        return None
+    kind: Literal["udp", "tcp"] = "udp" if transport == "udp" else "tcp"
+    return ListenSpec(kind, host, port)
+
+
+def _rtp_ports(text: str, path: KeyPath, report: Report) -> tuple[int, int]:
+    default = (10000, 20000)
+    match = _RTP_PORTS.fullmatch(text)
+    if match is None:
+        report(path, f'expected "FIRST-LAST", e.g. "10000-20000", got {_q(text)}')
+        return default
+    low, high = int(match[1]), int(match[2])
+    if not _MIN_RTP_PORT <= low <= high <= 65535:
+        report(path, f"ports must be ordered and within {_MIN_RTP_PORT}-65535, got {_q(text)}")
+        return default
+    if high - low + 1 < 2:
+        report(path, "at least 2 ports are needed (RTP and RTCP)")
+        return default
+    return low, high
+
+
+def _check_expires(section: ServerSection, report: Report) -> None:
+    low, default, high = section.min_expires, section.default_expires, section.max_expires
+    _positive(low, ("server", "min_expires"), report)
+    if high < low:
+        report(("server", "max_expires"), f"must not be below min_expires ({low})")
+    elif not low <= default <= high:
+        message = f"must be within min_expires..max_expires ({low}..{high})"
+        report(("server", "default_expires"), message)
+
+
+def _positive(value: float, path: KeyPath, report: Report) -> None:
+    if value <= 0:
+        report(path, f"must be greater than 0, got {value:g}")
+
+
+# -- security ----------------------------------------------------------------------------
+
+
+def compile_security(section: SecuritySection, report: Report) -> SecurityConfig:
+    for key in ("max_auth_failures", "failure_window", "request_rate", "request_burst"):
+        _positive(getattr(section, key), ("security", key), report)
+    if section.ban_time < 0:
+        report(("security", "ban_time"), f"must not be negative, got {section.ban_time:g}")
+    return SecurityConfig(
+        max_auth_failures=section.max_auth_failures,
+        failure_window=section.failure_window,
+        ban_time=section.ban_time,
+        request_rate=section.request_rate,
+        request_burst=section.request_burst,
+        trusted=_networks(section.trusted, report),
+    )
+
+
+def _networks(texts: tuple[str, ...], report: Report) -> tuple[IpNetwork, ...]:
+    networks: list[IpNetwork] = []
+    for i, text in enumerate(texts):
+        try:
+            networks.append(ipaddress.ip_network(text))
+        except ValueError as exc:
+            report(("security", "trusted", i), f"not a network in CIDR form: {exc}")
+    return tuple(networks)
+
+
+# -- extensions ----------------------------------------------------------------------------
+
+
+def compile_extensions(
+    sections: Mapping[str, ExtensionSection], raw: Mapping[str, object], report: Report
+) -> Mapping[str, Extension]:
+    extensions: dict[str, Extension] = {}
+    owner_of_username: dict[str, str] = {}
+    forms = raw.get("forms")
+    for number, section in sections.items():
+        extension = _extension(number, section, report)
+        if section.form is not None and not (isinstance(forms, dict) and section.form in forms):
+            report(("extensions", number, "form"), f"no form named {_q(section.form)} in [forms]")
+        owner = owner_of_username.setdefault(extension.username, number)
+        if owner != number:
+            path: KeyPath = ("extensions", number)
+            if section.username is not None:
+                path = (*path, "username")
+            message = (
+                f"username {_q(extension.username)} is used by extensions {owner} and {number}"
+            )
+            report(path, message)
+        extensions[number] = extension
+    return MappingProxyType(extensions)
+
+
+def _extension(number: str, section: ExtensionSection, report: Report) -> Extension:
+    def at(key: str, *rest: str | int) -> KeyPath:
+        return ("extensions", number, key, *rest)
+
+    username = number if section.username is None else section.username
+    if not _USERNAME.fullmatch(username):
+        report(at("username"), "use 1-64 letters, digits or . _ ~ + -")
+    if section.password == "":
+        report(at("password"), "must not be empty (omit it to get a generated one)")
+    for i, caller_id in enumerate(section.caller_ids):
+        if not _PHONE_NUMBER.fullmatch(caller_id):
+            report(at("caller_ids", i), f"not a phone number: {_q(caller_id)}")
+    if section.email is not None and not _EMAIL.fullmatch(section.email):
+        report(at("email"), f"not an e-mail address: {_q(section.email)}")
+    if section.ring_time is not None:
+        _positive(section.ring_time, at("ring_time"), report)
+    for i, group in enumerate(section.groups):
+        if not group.strip():
+            report(at("groups", i), "a group name must not be empty")
+    return Extension(
+        number=number,
+        name=section.name,
+        username=username,
+        password=section.password,
+        caller_ids=section.caller_ids,
+        outbound=section.outbound,
+        custom_caller_id=section.custom_caller_id,
+        record=section.record,
+        email=section.email,
+        ring_time=section.ring_time,
+        groups=section.groups,
+        voicemail=_voicemail(section, at("voicemail"), report),
+        form=section.form,
+    )
+
+
+def _voicemail(
+    section: ExtensionSection, path: KeyPath, report: Report
+) -> VoicemailSettings | None:
+    box = section.voicemail
+    if isinstance(box, bool):
+        if not box:
+            return None
+        box = VoicemailSection()  # voicemail = true: a mailbox with every setting defaulted
+    if box.pin is not None and not _PIN.fullmatch(box.pin):
+        report((*path, "pin"), "a PIN is 4 to 12 digits")
+    if box.email is not None and not _EMAIL.fullmatch(box.email):
+        report((*path, "email"), f"not an e-mail address: {_q(box.email)}")
+    email = section.email if box.email is None else box.email
+    return VoicemailSettings(pin=box.pin, email=email, attach=box.attach)

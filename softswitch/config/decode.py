@@ -1,0 +1,219 @@
+"""TOML data to schema objects: every unknown key and wrong type is reported, none is fatal.
+
+Decoding never stops at the first problem: a bad value is reported and replaced by its default
+so that the rest of the file (and the compile step's cross-checks) still get looked at, and the
+admin sees every issue in one run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import difflib
+import json
+import re
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from softswitch.config.linemap import KeyPath
+from softswitch.config.schema import (
+    COMPILED_SECTIONS,
+    INCLUDE_KEY,
+    RAW_SECTIONS,
+    ExtensionSection,
+    SecuritySection,
+    ServerSection,
+)
+
+Report = Callable[[KeyPath, str], None]
+T = TypeVar("T")
+
+_EXTENSION_NUMBER = re.compile(r"[0-9]{2,8}")
+_INVALID: Any = object()  # "reported; use the default" (Any: it stands in for any field type)
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedConfig:
+    server: ServerSection
+    security: SecuritySection
+    extensions: dict[str, ExtensionSection]  # only those with a valid number, in file order
+    raw_sections: dict[str, object]
+
+
+def decode_document(data: Mapping[str, object], report: Report) -> DecodedConfig:
+    """Check the top level, then decode each section we compile; keep the others raw."""
+    raw: dict[str, object] = {}
+    known = COMPILED_SECTIONS | RAW_SECTIONS | {INCLUDE_KEY}
+    for key, value in data.items():
+        if key in RAW_SECTIONS:
+            raw[key] = value
+        elif key not in known:
+            report((key,), "unknown top-level key" + _suggestion(key, known))
+    return DecodedConfig(
+        server=decode_table(ServerSection, data.get("server", {}), ("server",), report),
+        security=decode_table(SecuritySection, data.get("security", {}), ("security",), report),
+        extensions=_decode_extensions(data.get("extensions", {}), report),
+        raw_sections=raw,
+    )
+
+
+def _decode_extensions(value: object, report: Report) -> dict[str, ExtensionSection]:
+    path: KeyPath = ("extensions",)
+    if not isinstance(value, dict):
+        report(path, f"expected a table of extensions, got {_describe_value(value)}")
+        return {}
+    extensions: dict[str, ExtensionSection] = {}
+    for number, table in value.items():
+        # Decode even a badly numbered extension, so that its other mistakes show up too.
+        section = decode_table(ExtensionSection, table, (*path, number), report)
+        if _EXTENSION_NUMBER.fullmatch(number):
+            extensions[number] = section
+        else:
+            report((*path, number), "an extension number must be 2 to 8 digits")
+    return extensions
+
+
+def decode_table(cls: type[T], value: object, path: KeyPath, report: Report) -> T:
+    """Build the schema dataclass ``cls`` from a TOML table; missing keys take their defaults."""
+    if not isinstance(value, dict):
+        report(path, f"expected a table, got {_describe_value(value)}")
+        return cls()
+    hints = _field_types(cls)
+    values: dict[str, object] = {}
+    for key, item in value.items():
+        expected = hints.get(key)
+        if expected is None:
+            report((*path, key), "unknown key" + _suggestion(key, hints))
+            continue
+        converted = _convert(item, expected, (*path, key), report)
+        if converted is not _INVALID:
+            values[key] = converted
+    return cls(**values)
+
+
+_FIELD_TYPES: dict[type[Any], dict[str, Any]] = {}
+
+
+def _field_types(cls: type[Any]) -> dict[str, Any]:
+    """Field name -> resolved type, computed once per schema class."""
+    types_ = _FIELD_TYPES.get(cls)
+    if types_ is None:
+        hints = typing.get_type_hints(cls)
+        types_ = _FIELD_TYPES[cls] = {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+    return types_
+
+
+def _convert(item: object, expected: Any, path: KeyPath, report: Report) -> Any:
+    """``item`` as the schema type ``expected``, or _INVALID after reporting why not."""
+    origin = typing.get_origin(expected)
+    if origin in (types.UnionType, typing.Union):
+        return _convert_union(item, typing.get_args(expected), path, report)
+    if origin is tuple:
+        return _convert_list(item, expected, path, report)
+    if _is_table_type(expected) and isinstance(item, dict):
+        return decode_table(expected, item, path, report)
+    if _accepts(item, expected):
+        if origin is Literal and item not in typing.get_args(expected):
+            report(path, f"must be {_describe_type(expected)}, not {_describe_value(item)}")
+            return _INVALID
+        if expected is float:
+            return float(typing.cast(float, item))  # integers are fine where seconds are asked
+        return item
+    report(path, _type_mismatch(item, expected))
+    return _INVALID
+
+
+def _convert_union(item: object, arms: tuple[Any, ...], path: KeyPath, report: Report) -> Any:
+    # "X | None" only means "optional": TOML has no null, so None is never written.
+    candidates = [arm for arm in arms if arm is not type(None)]
+    for arm in candidates:
+        if _accepts(item, arm):
+            return _convert(item, arm, path, report)
+    report(path, _type_mismatch(item, candidates[0] if len(candidates) == 1 else tuple(candidates)))
+    return _INVALID
+
+
+def _convert_list(item: object, expected: Any, path: KeyPath, report: Report) -> Any:
+    if not isinstance(item, list):
+        report(path, _type_mismatch(item, expected))
+        return _INVALID
+    element = typing.get_args(expected)[0]
+    converted = (_convert(value, element, (*path, i), report) for i, value in enumerate(item))
+    # Keep the valid elements so that compile still checks them; the result is discarded anyway.
+    return tuple(value for value in converted if value is not _INVALID)
+
+
+def _is_table_type(expected: Any) -> bool:
+    return isinstance(expected, type) and dataclasses.is_dataclass(expected)
+
+
+def _accepts(item: object, expected: Any) -> bool:
+    """Whether ``item`` has the TOML kind ``expected`` needs (contents are checked later)."""
+    origin = typing.get_origin(expected)
+    if origin is Literal:
+        return all(isinstance(item, type(arg)) for arg in typing.get_args(expected))
+    if origin is tuple:
+        return isinstance(item, list)
+    if _is_table_type(expected):
+        return isinstance(item, dict)
+    if isinstance(item, bool):  # bool is an int subclass, but true is not a number in TOML
+        return expected is bool
+    if expected is float:
+        return isinstance(item, int | float)
+    return isinstance(expected, type) and isinstance(item, expected)
+
+
+# -- messages ------------------------------------------------------------------------------
+
+_TYPE_NAMES: dict[Any, str] = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+}
+
+
+def _describe_type(expected: Any) -> str:
+    if isinstance(expected, tuple):
+        return " or ".join(_describe_type(arm) for arm in expected)
+    origin = typing.get_origin(expected)
+    if origin is Literal:
+        return "one of " + ", ".join(json.dumps(arg) for arg in typing.get_args(expected))
+    if origin is tuple:
+        element = _describe_type(typing.get_args(expected)[0])
+        return "a list of " + element.removeprefix("a ").removeprefix("an ") + "s"
+    if _is_table_type(expected):
+        return "a table"
+    return _TYPE_NAMES.get(expected, str(expected))
+
+
+def _describe_value(item: object) -> str:
+    kinds: tuple[tuple[type | tuple[type, ...], str], ...] = (
+        (bool, "boolean"),
+        ((int, float), "number"),
+        (str, "string"),
+        (list, "array"),
+        (dict, "table"),
+        ((datetime.date, datetime.time), "date/time"),
+    )
+    kind = next((name for cls, name in kinds if isinstance(item, cls)), type(item).__name__)
+    if isinstance(item, list | dict):
+        return kind
+    text = json.dumps(item, ensure_ascii=False) if isinstance(item, str) else str(item).lower()
+    return f"{kind} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def _type_mismatch(item: object, expected: Any) -> str:
+    message = f"expected {_describe_type(expected)}, got {_describe_value(item)}"
+    if expected is str and isinstance(item, int | float) and not isinstance(item, bool):
+        # PINs and numbers written bare are the usual cause; say how to fix it.
+        message += f' (write it in quotes: "{item}")'
+    return message
+
+
+def _suggestion(key: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.75)
+    return f' (did you mean "{close[0]}"?)' if close else ""

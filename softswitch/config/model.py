@@ -1,0 +1,124 @@
+"""The compiled configuration: immutable runtime objects, and the error that lists every issue.
+
+Everything here is built once by ``load_config`` and never mutated; a reload builds a new
+``CompiledConfig`` and swaps it in, so calls in progress keep the one they started with.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import pathlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+RecordMode = Literal["none", "inbound", "outbound", "all"]
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigIssue:
+    """One problem in the configuration, located as precisely as we can."""
+
+    file: str
+    key_path: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        if self.key_path:
+            return f"{where}: {self.key_path}: {self.message}"
+        return f"{where}: {self.message}"
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; ``issues`` holds every problem found, not just the first."""
+
+    def __init__(self, issues: tuple[ConfigIssue, ...]) -> None:
+        super().__init__("\n".join(str(issue) for issue in issues))
+        self.issues = issues
+
+
+@dataclass(frozen=True, slots=True)
+class ListenSpec:
+    transport: Literal["udp", "tcp"]
+    host: str
+    port: int  # 0 = an ephemeral port chosen by the OS
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityConfig:
+    max_auth_failures: int
+    failure_window: float
+    ban_time: float
+    request_rate: float
+    request_burst: int
+    trusted: tuple[IpNetwork, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    domain: str
+    listen: tuple[ListenSpec, ...]
+    public_address: str | None
+    rtp_port_min: int
+    rtp_port_max: int
+    timezone: str
+    language: str
+    state_dir: pathlib.Path  # always absolute
+    ring_time: float
+    min_expires: int
+    max_expires: int
+    default_expires: int
+    max_message_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class VoicemailSettings:
+    """An extension's mailbox; ``email`` defaults to the extension's own address."""
+
+    pin: str | None
+    email: str | None
+    attach: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Extension:
+    number: str
+    name: str  # display name; "" when the file gives none
+    username: str
+    # None until resolve_passwords fills in the generated one. Kept out of repr so that an
+    # Extension logged by accident never leaks its credential.
+    password: str | None = field(repr=False)
+    caller_ids: tuple[str, ...]
+    outbound: bool
+    custom_caller_id: bool
+    record: RecordMode
+    email: str | None
+    ring_time: float | None  # None = the server's ring_time
+    groups: tuple[str, ...]
+    voicemail: VoicemailSettings | None  # None = no mailbox
+    form: str | None
+
+
+def _username_index(extensions: Mapping[str, Extension]) -> Mapping[str, Extension]:
+    return MappingProxyType({ext.username: ext for ext in extensions.values()})
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledConfig:
+    server: ServerConfig
+    security: SecurityConfig
+    extensions: Mapping[str, Extension]  # read-only, by number, in file order
+    files: tuple[str, ...]  # every file read, root first
+    raw_sections: Mapping[str, object]  # top-level tables not compiled yet, as TOML gave them
+    _by_username: Mapping[str, Extension] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Derived once here so that dataclasses.replace() keeps the index in step.
+        object.__setattr__(self, "_by_username", _username_index(self.extensions))
+
+    def extension_by_username(self, username: str) -> Extension | None:
+        return self._by_username.get(username)
