@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from softswitch.app import run_app
 from softswitch.config import ConfigError, load_config
 from softswitch.config.cli import run_check, run_credentials
 from softswitch.logs import setup_logging
@@ -39,7 +40,5 @@ def main(argv: list[str] | None = None) -> int:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
         return 1
-    from softswitch.app import run_app
-
     logging.getLogger("softswitch").info("- starting with %s", ", ".join(config.files))
     return run_app(config)

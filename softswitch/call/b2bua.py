@@ -30,7 +30,7 @@ from softswitch.sip.dialog import (
 from softswitch.sip.endpoint import ServerTxn, SipEndpoint, reason_for
 from softswitch.sip.headers import quote
 from softswitch.sip.location import Binding
-from softswitch.sip.message import Header, SipRequest, SipResponse
+from softswitch.sip.message import Header, SipMessage, SipRequest, SipResponse
 from softswitch.sip.transaction import ResponseReceived
 from softswitch.sip.transport import Flow
 
@@ -162,7 +162,11 @@ class B2bua:
         assert call.media is not None
         flow = _binding_flow(binding)
         number, name = caller
-        local_uri = f"{quote(name)} <sip:{number}@{self.domain}>" if name else f"<sip:{number}@{self.domain}>"
+        local_uri = (
+            f"{quote(name)} <sip:{number}@{self.domain}>"
+            if name
+            else f"<sip:{number}@{self.domain}>"
+        )
         dialog = Dialog(
             call_id=new_call_id(host_b),
             local_tag=new_tag(),
@@ -186,14 +190,15 @@ class B2bua:
         request.set("max-forwards", str(max_forwards))
         leg.invite_request = request
         leg.invite_client = self.endpoint.send_request(
-            request, flow, leg, make_ack=lambda resp, req=request: _non2xx_ack(req, resp)
+            request, flow, leg, make_ack=_ack_builder(request)
         )
         call.forks.append(leg)
         self.dialogs[dialog.key] = leg
 
     # --- responses on leg B ------------------------------------------------------------
-    def on_response(self, leg: Leg, event: ResponseReceived[SipRequest, Flow], now: float) -> None:
+    def on_response(self, leg: Leg, event: ResponseReceived[SipMessage, Flow], now: float) -> None:
         response = event.response
+        assert isinstance(response, SipResponse)
         txn = event.txn
         if txn is leg.invite_client:
             self._invite_response(leg, response, event.retransmission, now)
@@ -266,7 +271,12 @@ class B2bua:
         if body:
             extra += (("content-type", SDP),)
         self.endpoint.respond(
-            call.a.invite_server, status, response.reason or None, to_tag=call.a.tag, extra=extra, body=body
+            call.a.invite_server,
+            status,
+            response.reason or None,
+            to_tag=call.a.tag,
+            extra=extra,
+            body=body,
         )
 
     def _answer_a(self, call: Call, leg: Leg, answer: SessionDescription) -> None:
@@ -345,7 +355,9 @@ class B2bua:
         method = request.method
         if method == "BYE":
             self.endpoint.respond(txn, 200)
-            log.info("%s BYE from the %s", leg.call.call_id, "caller" if leg.side == "a" else "callee")
+            log.info(
+                "%s BYE from the %s", leg.call.call_id, "caller" if leg.side == "a" else "callee"
+            )
             self.hangup(leg.call, "BYE", source=leg)
         elif method == "INVITE":
             self._reinvite(leg, txn, request)
@@ -363,8 +375,11 @@ class B2bua:
         extra: tuple[Header, ...] = ()
         content_type = request.get("content-type")
         out = other.dialog.request(
-            request.method, self.endpoint.via(other.flow), body=request.body,
-            content_type=content_type, extra=extra,
+            request.method,
+            self.endpoint.via(other.flow),
+            body=request.body,
+            content_type=content_type,
+            extra=extra,
         )
         client = self.endpoint.send_request(out, other.flow, other)
         other.relayed[id(client)] = txn
@@ -385,7 +400,10 @@ class B2bua:
                 raise SipError(488, reason_for(488))
             leg.reinvite_server = txn
             self.endpoint.respond(
-                txn, 200, to_tag=leg.tag, extra=(("contact", leg.dialog.local_contact), ("content-type", SDP)),
+                txn,
+                200,
+                to_tag=leg.tag,
+                extra=(("contact", leg.dialog.local_contact), ("content-type", SDP)),
                 body=serialize_sdp(leg.sdp_sent),
             )
             return
@@ -394,13 +412,16 @@ class B2bua:
         sdp = rewrite_offer(offer, self.endpoint.local_host(other.flow), port, other.origin)
         other.sdp_sent = sdp
         out = other.dialog.request(
-            "INVITE", self.endpoint.via(other.flow), body=serialize_sdp(sdp), content_type=SDP,
+            "INVITE",
+            self.endpoint.via(other.flow),
+            body=serialize_sdp(sdp),
+            content_type=SDP,
             extra=(ALLOW_HEADER,),
         )
         leg.reinvite_server = txn
         other.invite_request = out
         other.reinvite_client = self.endpoint.send_request(
-            out, other.flow, other, make_ack=lambda resp, req=out: _non2xx_ack(req, resp)
+            out, other.flow, other, make_ack=_ack_builder(out)
         )
 
     def _reinvite_response(self, leg: Leg, response: SipResponse, now: float) -> None:
@@ -422,10 +443,14 @@ class B2bua:
             return
         call.media.set_remote(leg.side, media_target(answer))
         port = call.media.port(origin_leg.side)
-        sdp = rewrite_answer(answer, self.endpoint.local_host(origin_leg.flow), port, origin_leg.origin)
+        sdp = rewrite_answer(
+            answer, self.endpoint.local_host(origin_leg.flow), port, origin_leg.origin
+        )
         origin_leg.sdp_sent = sdp
         self.endpoint.respond(
-            origin_leg.reinvite_server, 200, to_tag=origin_leg.tag,
+            origin_leg.reinvite_server,
+            200,
+            to_tag=origin_leg.tag,
             extra=(("contact", origin_leg.dialog.local_contact), ("content-type", SDP)),
             body=serialize_sdp(sdp),
         )
@@ -482,7 +507,12 @@ class B2bua:
         # Dialog entries stay until retransmissions die down: dropped on the timer below.
         self._schedule(call, self.endpoint.clock.monotonic() + 32.0)
         if call.answered is not None:
-            log.info("%s ended (%s) after %.1f s", call.call_id, why, self.endpoint.clock.monotonic() - call.answered)
+            log.info(
+                "%s ended (%s) after %.1f s",
+                call.call_id,
+                why,
+                self.endpoint.clock.monotonic() - call.answered,
+            )
 
     def _cancel_fork(self, leg: Leg) -> None:
         if leg.state not in (LegState.CALLING, LegState.EARLY):
@@ -602,7 +632,14 @@ def _best_failure(statuses: list[int]) -> int:
     return 480
 
 
-def _non2xx_ack(invite: SipRequest, response: SipRequest | SipResponse) -> bytes:
+def _ack_builder(invite: SipRequest) -> Callable[[SipMessage], bytes]:
+    def build(response: SipMessage) -> bytes:
+        return _non2xx_ack(invite, response)
+
+    return build
+
+
+def _non2xx_ack(invite: SipRequest, response: SipMessage) -> bytes:
     """The ACK for a non-2xx final (RFC 3261 §17.1.1.3): same branch, To from the response."""
     to = response.get("to") or invite.get("to") or ""
     headers: list[Header] = [

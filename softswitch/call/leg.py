@@ -10,7 +10,7 @@ from softswitch.rtp.offer_answer import Origin
 from softswitch.rtp.sdp import SessionDescription
 from softswitch.sip.dialog import Dialog
 from softswitch.sip.endpoint import ClientTxn, ServerTxn
-from softswitch.sip.message import SipRequest
+from softswitch.sip.message import SipMessage, SipRequest
 from softswitch.sip.transaction import (
     AckTimedOut,
     ResponseReceived,
@@ -60,7 +60,7 @@ class Leg:
     def tag(self) -> str:
         return self.dialog.local_tag
 
-    def on_txn_event(self, event: TransactionEvent[SipRequest, Flow], now: float) -> None:
+    def on_txn_event(self, event: TransactionEvent[SipMessage, Flow], now: float) -> None:
         call = self.call
         if isinstance(event, ResponseReceived):
             call.b2bua.on_response(self, event, now)

@@ -27,8 +27,22 @@ from softswitch.sip.uri import parse_uri, uri_scheme
 log = logging.getLogger("softswitch.call")
 
 KNOWN_METHODS = frozenset(
-    {"INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO", "UPDATE", "REGISTER", "PRACK",
-     "SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "REFER"}
+    {
+        "INVITE",
+        "ACK",
+        "CANCEL",
+        "BYE",
+        "OPTIONS",
+        "INFO",
+        "UPDATE",
+        "REGISTER",
+        "PRACK",
+        "SUBSCRIBE",
+        "NOTIFY",
+        "PUBLISH",
+        "MESSAGE",
+        "REFER",
+    }
 )
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER"
 SUPPORTED_OPTIONS = frozenset({"replaces", "outbound", "path", "gruu"})
@@ -124,7 +138,9 @@ class Switch:
             raise SipError(404, "Not Found")
         bindings = self.location.lookup(Aor(callee.number), self.wall())
         if not bindings:
-            log.info("%s INVITE from %s to %s: not registered", request.call_id, caller.number, target)
+            log.info(
+                "%s INVITE from %s to %s: not registered", request.call_id, caller.number, target
+            )
             raise SipError(480, "Temporarily Unavailable")
         self.b2bua.start_call(
             txn,

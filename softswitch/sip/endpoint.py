@@ -20,6 +20,7 @@ from softswitch.sip.guard import Guard, Verdict
 from softswitch.sip.message import (
     Header,
     MalformedRequest,
+    SipMessage,
     SipRequest,
     SipResponse,
     make_response,
@@ -75,8 +76,11 @@ REASONS = {
     603: "Decline",
 }
 
-ServerTxn = ServerTransaction[SipRequest, Flow]
-ClientTxn = ClientTransaction[SipRequest, Flow]
+# One message type for the layer: servers hold requests, clients receive responses.
+ServerTxn = ServerTransaction[SipMessage, Flow]
+ClientTxn = ClientTransaction[SipMessage, Flow]
+Layer = TransactionLayer[SipMessage, Flow]
+Event = TransactionEvent[SipMessage, Flow]
 
 
 class TransactionUser(Protocol):
@@ -94,7 +98,7 @@ class TransactionUser(Protocol):
 class TxnOwner(Protocol):
     """Whoever started a client transaction (or owns a server one) gets its events."""
 
-    def on_txn_event(self, event: TransactionEvent, now: float) -> None: ...
+    def on_txn_event(self, event: Event, now: float) -> None: ...
 
 
 def reason_for(status: int) -> str:
@@ -109,7 +113,7 @@ def server_key(request: SipRequest) -> Hashable:
     if branch and branch.startswith(MAGIC_COOKIE) and len(branch) > len(MAGIC_COOKIE):
         return (branch, via.sent_by, method)
     return (
-        request.uri if method != "ACK" else request.uri,
+        request.uri,
         request.from_.tag,
         request.call_id,
         request.cseq.number,
@@ -124,7 +128,7 @@ class SipEndpoint:
         *,
         clock: Clock,
         guard: Guard,
-        layer: TransactionLayer[SipRequest, Flow],
+        layer: Layer,
         max_size: int,
         public_address: str | None = None,
         max_connections: int = 10_000,
@@ -265,8 +269,10 @@ class SipEndpoint:
         body: bytes = b"",
     ) -> None:
         flow = txn.dest
+        request = txn.request
+        assert isinstance(request, SipRequest)
         response = make_response(
-            txn.request,
+            request,
             status,
             reason or reason_for(status),
             to_tag=to_tag,
@@ -284,7 +290,7 @@ class SipEndpoint:
         request: SipRequest,
         flow: Flow,
         owner: TxnOwner,
-        make_ack: Callable[[SipRequest], bytes] | None = None,
+        make_ack: Callable[[SipMessage], bytes] | None = None,
     ) -> ClientTxn:
         """Start a client transaction; the request's top Via must carry a fresh branch."""
         key = (request.via.branch, request.method)
@@ -334,7 +340,7 @@ class SipEndpoint:
         """Send what the layer queued outside ``on_message`` (timers, app actions)."""
         self._flush(self.clock.monotonic())
 
-    def _dispatch(self, event: TransactionEvent, now: float) -> None:
+    def _dispatch(self, event: Event, now: float) -> None:
         owner = getattr(event.txn, "tu", None)
         if owner is not None and hasattr(owner, "on_txn_event"):
             owner.on_txn_event(event, now)

@@ -8,8 +8,10 @@ get the very same answers, so the registrar cannot be used to enumerate extensio
 from __future__ import annotations
 
 import logging
+from email.utils import formatdate
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from softswitch.errors import SipError, SipParseError
 from softswitch.sip.auth import AuthOutcome, DigestAuthenticator
@@ -61,7 +63,8 @@ class RegistrationService:
         try:
             to_uri = parse_uri(request.to.uri)
         except SipParseError as exc:
-            raise SipError(400, "Bad To URI" if exc.status == 400 else "AOR must be a SIP URI")
+            reason = "Bad To URI" if exc.status == 400 else "AOR must be a SIP URI"
+            raise SipError(400, reason) from None
         contacts = self._contacts(request)
         expires = request.get("expires")
         expires_header = None
@@ -76,7 +79,9 @@ class RegistrationService:
             return None if account is None else account.password
 
         # Nonces are stamped with wall time so they stay valid across a restart.
-        result = self.auth.verify(request.get("authorization"), "REGISTER", password_of, self.wall())
+        result = self.auth.verify(
+            request.get("authorization"), "REGISTER", password_of, self.wall()
+        )
         received = (flow.host, flow.port)
         if result.outcome is not AuthOutcome.OK:
             return self._refuse(request, flow, now, result.outcome, result.reason)
@@ -101,7 +106,7 @@ class RegistrationService:
         )
         return self._answer(request, flow, outcome)
 
-    def _contacts(self, request: SipRequest) -> list[ContactRequest] | str:
+    def _contacts(self, request: SipRequest) -> list[ContactRequest] | Literal["*"]:
         values = request.values("contact")
         if len(values) == 1 and values[0] == "*":
             return "*"
@@ -206,8 +211,6 @@ def _float_or_none(value: str | None) -> float | None:
 
 
 def _http_date(wall: float) -> str:
-    from email.utils import formatdate
-
     return formatdate(wall, usegmt=True)
 
 

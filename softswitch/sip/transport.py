@@ -43,7 +43,7 @@ class _UdpProtocol(asyncio.DatagramProtocol):
     def __init__(self, on_message: MessageCallback) -> None:
         self._on_message = on_message
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         if data in (b"\r\n", b"\r\n\r\n", b"\x00\x00\x00\x00"):
             return  # NAT keep-alives (RFC 5626 CRLF, and some phones' zero words)
         try:
