@@ -75,7 +75,7 @@ class App:
             algorithms=("MD5", "SHA-256"),
         )
         self.store = RegistrationStore(state_dir / "registrations.sqlite3")
-        self.location = LocationService(self.store)
+        self.location = LocationService(self.store, now=self.clock.wall())
         self.registrar = Registrar(
             self.location, server.min_expires, server.max_expires, server.default_expires
         )

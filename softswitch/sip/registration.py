@@ -149,9 +149,7 @@ class RegistrationService:
         extra: list[Header] = []
         if outcome.code == 200:
             wall = self.wall()
-            for binding in outcome.bindings:
-                remaining = max(0, int(binding.expires_at - wall))
-                extra.append(("contact", f"<{binding.contact}>;expires={remaining}"))
+            extra.extend(("contact", contact_header(b, wall)) for b in outcome.bindings)
             extra.append(("date", _http_date(wall)))
             log.info(
                 "%s REGISTER %s: %d binding(s) from %s",
