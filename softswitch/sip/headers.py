@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 
 from softswitch.errors import SipParseError
 
+# SIP linear whitespace after unfolding. The no-argument str.strip() would also eat Unicode
+# spaces (U+0085, U+00A0...) that are part of a value.
+_WS = " \t"
+
 # Compact forms (RFC 3261 §7.3.3 and later RFCs) -> full lower-case names.
 COMPACT_FORMS: dict[str, str] = {
     "v": "via",
@@ -71,6 +75,11 @@ LIST_HEADERS = frozenset(
     }
 )
 
+# Methods this code base names; anything else must still be a token (RFC 3261 §25.1).
+KNOWN_METHODS = frozenset(
+    {"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY",
+     "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE"}
+)  # fmt: skip
 _TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
 _DISPLAY_TOKENS_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+(?:[ \t]+[A-Za-z0-9\-.!%*_+`'~]+)*\Z")
 
@@ -87,13 +96,18 @@ def is_token(text: str) -> bool:
     return _TOKEN_RE.match(text) is not None
 
 
+def is_digits(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts "²" and "٣", which ``int`` rejects."""
+    return text.isascii() and text.isdigit()
+
+
 def split_list(value: str) -> list[str]:
     """Split a comma-separated header value, respecting quotes and <...>.
 
     Empty elements (``a,,b``) are errors: RFC 3261 lists have no empty members.
     """
     if "," not in value:
-        item = value.strip()
+        item = value.strip(_WS)
         if not item:
             raise SipParseError("empty header list element")
         return [item]
@@ -117,13 +131,20 @@ def split_list(value: str) -> list[str]:
         elif ch == ">":
             in_angle = False
         elif ch == "," and not in_angle:
-            items.append(value[start:i].strip())
+            items.append(value[start:i].strip(_WS))
             start = i + 1
         i += 1
-    items.append(value[start:].strip())
+    items.append(value[start:].strip(_WS))
     if in_quote or any(not item for item in items):
         raise SipParseError("malformed header list")
     return items
+
+
+# Parameter names seen on every message; others are checked against the token grammar.
+_COMMON_PARAMS = frozenset(
+    {"branch", "rport", "received", "tag", "transport", "lr", "maddr", "ttl", "user", "method",
+     "expires", "q", "ob", "reg-id", "+sip.instance", "alias", "comp", "sigcomp-id"}
+)  # fmt: skip
 
 
 def parse_params(text: str) -> dict[str, str | None]:
@@ -132,13 +153,13 @@ def parse_params(text: str) -> dict[str, str | None]:
     Names are case-insensitive (lower-cased here); values are kept as written, quotes included.
     """
     params: dict[str, str | None] = {}
-    for part in _split_semicolons(text):
+    for part in text.split(";") if '"' not in text else _split_semicolons(text):
         name, eq, val = part.partition("=")
-        name = name.strip().lower()
-        if not name or not is_token(name):
+        name = name.strip(_WS).lower()
+        if name not in _COMMON_PARAMS and not is_token(name):
             raise SipParseError("malformed parameter")
         if eq:
-            val = val.strip()
+            val = val.strip(_WS)
             if not val:
                 raise SipParseError(f"parameter {name} has an empty value")
             params[name] = val
@@ -212,29 +233,40 @@ class Via:
         return self.host if self.port is None else f"{self.host}:{self.port}"
 
 
+# "SIP / 2.0 / UDP" with optional whitespace around the slashes (RFC 4475 wsinv), then the
+# whitespace that separates the transport from sent-by.
+_VIA_PROTOCOL_RE = re.compile(
+    r"[ \t]*SIP[ \t]*/[ \t]*2\.0[ \t]*/[ \t]*([A-Za-z0-9\-.!%*_+`'~]+)[ \t]+", re.IGNORECASE
+)
+
+
 def parse_via(value: str) -> Via:
     """Parse a single Via value (one element of the list)."""
-    proto, _, rest = value.partition("/")
-    if proto.strip().upper() != "SIP":
-        raise SipParseError("Via protocol is not SIP")
-    version, _, rest = rest.partition("/")
-    if version.strip() != "2.0":
-        raise SipParseError("Via version is not 2.0")
-    rest = rest.lstrip()
-    cut = 0
-    while cut < len(rest) and rest[cut] not in " \t":
-        cut += 1
-    transport = rest[:cut].upper()
-    if not transport or not is_token(transport):
-        raise SipParseError("Via transport missing")
-    rest = rest[cut:].strip()
-    hostport, semi, ptext = rest.partition(";")
-    host, port = parse_hostport(hostport.strip())
+    match = _VIA_PROTOCOL_RE.match(value)
+    if match is None:
+        raise SipParseError("malformed Via: expected SIP/2.0/transport sent-by")
+    hostport, semi, ptext = value[match.end() :].partition(";")
+    host, port = parse_hostport(hostport.rstrip(_WS))
     params = parse_params(ptext) if semi else {}
-    return Via(transport, host, port, params)
+    return Via(match.group(1).upper(), host, port, params)
+
+
+# The common shape (a DNS name or IPv4 address, optional port), matched in one step.
+_PLAIN_HOSTPORT_RE = re.compile(r"([A-Za-z0-9\-._]+)(?::([0-9]{1,5}))?\Z")
 
 
 def parse_hostport(text: str) -> tuple[str, int | None]:
+    match = _PLAIN_HOSTPORT_RE.match(text)
+    if match is not None:
+        host, port = match.groups()
+        if port is None:
+            return host.lower(), None
+        if int(port) <= 65535:
+            return host.lower(), int(port)
+    return _parse_hostport(text)
+
+
+def _parse_hostport(text: str) -> tuple[str, int | None]:
     if not text:
         raise SipParseError("missing host")
     if text[0] == "[":
@@ -255,8 +287,8 @@ def parse_hostport(text: str) -> tuple[str, int | None]:
 
 
 def _port(text: str) -> int:
-    text = text.strip()
-    if not text.isdigit() or len(text) > 5:
+    text = text.strip(" \t")
+    if not is_digits(text) or len(text) > 5:
         raise SipParseError("malformed port")
     value = int(text)
     if value > 65535:
@@ -288,20 +320,20 @@ class NameAddr:
 
 def parse_name_addr(value: str) -> NameAddr:
     """Parse ``"Name" <uri>;params``, ``Name <uri>;params`` or ``uri;params``."""
-    value = value.strip()
+    value = value.strip(" \t")
     if not value:
         raise SipParseError("empty address")
     display: str | None = None
     if value[0] == '"':
         end = _closing_quote(value)
         display = unquote(value[: end + 1])
-        rest = value[end + 1 :].lstrip()
+        rest = value[end + 1 :].lstrip(_WS)
         if not rest.startswith("<"):
             raise SipParseError("display name not followed by <uri>")
         return _bracketed(display, rest)
     lt = value.find("<")
     if lt >= 0:
-        words = value[:lt].strip()
+        words = value[:lt].strip(_WS)
         if words:
             if _DISPLAY_TOKENS_RE.match(words) is None:
                 raise SipParseError("display name must be quoted")
@@ -309,22 +341,22 @@ def parse_name_addr(value: str) -> NameAddr:
         return _bracketed(display, value[lt:])
     # addr-spec form: everything after the first ';' is a header parameter (RFC 3261 §20).
     uri, semi, ptext = value.partition(";")
-    uri = uri.strip()
+    uri = uri.strip(_WS)
     if not uri or any(ch in uri for ch in ' \t>"') or "?" in uri:
         raise SipParseError("malformed addr-spec")
     return NameAddr(None, uri, parse_params(ptext) if semi else {}, bracketed=False)
 
 
 def _closing_quote(value: str) -> int:
-    i = 1
-    while i < len(value):
-        ch = value[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if ch == '"':
+    """Index of the quote closing the one at 0 (a quote after an odd run of \\ is escaped)."""
+    i = value.find('"', 1)
+    while i >= 0:
+        j = i - 1
+        while value[j] == "\\":
+            j -= 1
+        if (i - j) % 2 == 1:
             return i
-        i += 1
+        i = value.find('"', i + 1)
     raise SipParseError("unterminated quoted display name")
 
 
@@ -333,10 +365,10 @@ def _bracketed(display: str | None, rest: str) -> NameAddr:
     if gt < 0:
         raise SipParseError("missing >")
     # Tolerate spaces just inside the brackets (RFC 4475 badaspec: "accept tolerantly").
-    uri = rest[1:gt].strip()
+    uri = rest[1:gt].strip(_WS)
     if not uri or " " in uri or "\t" in uri or "<" in uri:
         raise SipParseError("malformed URI in <>")
-    tail = rest[gt + 1 :].strip()
+    tail = rest[gt + 1 :].strip(_WS)
     if not tail:
         return NameAddr(display, uri, {})
     if tail[0] != ";":
@@ -355,19 +387,19 @@ MAX_CSEQ = 2**31 - 1  # RFC 3261 §8.1.1.5: must be < 2**31 when chosen; parse u
 
 def parse_cseq(value: str) -> CSeq:
     parts = value.split()
-    if len(parts) != 2 or not parts[0].isdigit() or len(parts[0]) > 10:
+    if len(parts) != 2 or not is_digits(parts[0]) or len(parts[0]) > 10:
         raise SipParseError("malformed CSeq")
     number = int(parts[0])
     if number > 2**32 - 1:
         raise SipParseError("CSeq number out of range")
-    if not is_token(parts[1]):
+    if parts[1] not in KNOWN_METHODS and not is_token(parts[1]):
         raise SipParseError("malformed CSeq method")
     return CSeq(number, parts[1])
 
 
 def parse_uint(value: str, what: str, limit: int = 2**32 - 1) -> int:
-    text = value.strip()
-    if not text.isdigit() or len(text) > 10:
+    text = value.strip(" \t")
+    if not is_digits(text) or len(text) > 10:
         raise SipParseError(f"malformed {what}")
     number = int(text)
     if number > limit:

@@ -9,16 +9,19 @@ any byte sequence survives a parse/serialize round trip unchanged.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from softswitch.errors import SipParseError
 from softswitch.sip.headers import (
     COMPACT_FORMS,
+    KNOWN_METHODS,
     LIST_HEADERS,
     CSeq,
     NameAddr,
     Via,
     display_name,
+    is_digits,
     is_token,
     parse_cseq,
     parse_name_addr,
@@ -53,14 +56,16 @@ def _display(lname: str) -> str:
 class SipMessage:
     """Common part of requests and responses."""
 
-    __slots__ = ("_from", "_to", "_via", "body", "headers")
+    __slots__ = ("_cseq", "_from", "_to", "_via", "body", "headers")
 
     def __init__(self, headers: list[Header], body: bytes = b"") -> None:
         self.headers = headers
         self.body = body
+        # Parsed views, filled by parse_message or on first use, dropped when the header changes.
         self._via: Via | None = None
         self._from: NameAddr | None = None
         self._to: NameAddr | None = None
+        self._cseq: CSeq | None = None
 
     # --- raw access -------------------------------------------------------------------
     def get(self, name: str) -> str | None:
@@ -87,11 +92,13 @@ class SipMessage:
 
     # --- building ---------------------------------------------------------------------
     def add(self, name: str, value: str) -> None:
+        name = name.lower()
         self.headers.append((name, value))
         self._forget(name)
 
     def set(self, name: str, value: str) -> None:
         """Replace every line of that header by one (appended if absent)."""
+        name = name.lower()
         out: list[Header] = []
         placed = False
         for header in self.headers:
@@ -107,6 +114,7 @@ class SipMessage:
         self._forget(name)
 
     def remove(self, name: str) -> None:
+        name = name.lower()
         self.headers = [h for h in self.headers if h[0] != name]
         self._forget(name)
 
@@ -117,6 +125,8 @@ class SipMessage:
             self._from = None
         elif name == "to":
             self._to = None
+        elif name == "cseq":
+            self._cseq = None
 
     # --- eager views ------------------------------------------------------------------
     @property
@@ -128,10 +138,12 @@ class SipMessage:
 
     @property
     def cseq(self) -> CSeq:
-        value = self.get("cseq")
-        if value is None:
-            raise SipParseError("missing CSeq")
-        return parse_cseq(value)
+        if self._cseq is None:
+            value = self.get("cseq")
+            if value is None:
+                raise SipParseError("missing CSeq")
+            self._cseq = parse_cseq(value)
+        return self._cseq
 
     @property
     def via(self) -> Via:
@@ -184,7 +196,10 @@ class SipRequest(SipMessage):
     __slots__ = ("method", "uri")
 
     def __init__(self, method: str, uri: str, headers: list[Header], body: bytes = b"") -> None:
-        super().__init__(headers, body)
+        # Inlined SipMessage.__init__: one call less on the hot path.
+        self.headers = headers
+        self.body = body
+        self._via = self._from = self._to = self._cseq = None
         self.method = method
         self.uri = uri
 
@@ -199,7 +214,9 @@ class SipResponse(SipMessage):
     __slots__ = ("reason", "status")
 
     def __init__(self, status: int, reason: str, headers: list[Header], body: bytes = b"") -> None:
-        super().__init__(headers, body)
+        self.headers = headers
+        self.body = body
+        self._via = self._from = self._to = self._cseq = None
         self.status = status
         self.reason = reason
 
@@ -223,48 +240,120 @@ class MalformedRequest(SipParseError):
 
 # ---------------------------------------------------------------------------- parsing
 
+# Header names as written (before the colon) -> canonical lower-case names. Every peer writes
+# the same few dozen spellings, so this skips validation, lower() and the compact-form lookup
+# for almost every line; bounded because hostile peers may invent names.
+_NAMES: dict[str, str] = {}
+# Headers whose first value parse_message records for the checks and the eager views.
+_FIELDS = SINGLE_HEADERS | {"via"}
+_FOLD_RE = re.compile(r"\n[ \t]")  # one regex pass is cheaper than two substring searches
+_REQUIRED = ("via", "from", "to", "call-id", "cseq")
+
 
 def split_head(data: bytes) -> tuple[bytes, bytes] | None:
-    """Split at the blank line; None if there is none yet."""
+    """Split at the blank line; None if there is none yet.
+
+    Bare-LF line ends are tolerated from sloppy peers; the earliest blank line wins, so a
+    CRLF-CRLF inside the body of a bare-LF message does not move the split.
+    """
     end = data.find(b"\r\n\r\n")
+    first_lf = data.find(b"\n")
+    if end >= 0 and first_lf > 0 and data[first_lf - 1] == 0x0D:
+        return data[:end], data[end + 4 :]  # the usual CRLF message: no bare-LF search
+    lf_end = data.find(b"\n\n", 0, len(data) if end < 0 else end)
+    if lf_end >= 0:
+        head = data[:lf_end]
+        return (head[:-1] if head.endswith(b"\r") else head), data[lf_end + 2 :]
     if end >= 0:
         return data[:end], data[end + 4 :]
-    end = data.find(b"\n\n")  # tolerate bare LF from sloppy peers
-    if end >= 0:
-        return data[:end], data[end + 2 :]
     return None
 
 
-def _header_lines(head: str) -> list[str]:
-    """Split into logical lines, unfolding continuation lines (RFC 3261 §7.3.1)."""
-    lines = head.split("\r\n") if "\r\n" in head else head.split("\n")
-    if not any(line[:1] in (" ", "\t") for line in lines[1:]):
-        return lines
-    out: list[str] = []
-    for line in lines:
+def _header_lines(head: str) -> tuple[list[str], bool]:
+    """Logical lines, unfolded (RFC 3261 §7.3.1), and whether a bare CR was seen."""
+    lines = head.split("\r\n")
+    crlf = len(lines) - 1
+    if head.count("\n") != crlf:
+        lines = head.replace("\r\n", "\n").split("\n")
+    bare_cr = head.count("\r") != crlf
+    if _FOLD_RE.search(head) is not None:
+        lines = _unfold(lines)
+    return lines, bare_cr
+
+
+def _unfold(lines: list[str]) -> list[str]:
+    out = [lines[0]]
+    for line in lines[1:]:
+        # A continuation of the start line is not folding: it stays a (malformed) line.
         if line[:1] in (" ", "\t") and len(out) > 1:
-            out[-1] = out[-1].rstrip() + " " + line.strip()
+            out[-1] = out[-1].rstrip(" \t") + " " + line.strip(" \t")
         else:
             out.append(line)
     return out
 
 
-def _parse_headers(lines: list[str]) -> list[Header]:
+def _header_name(name: str) -> str:
+    """Canonical lower-case name of a header name as written, or '' if it is not a token."""
+    lname = _NAMES.get(name)
+    if lname is not None:
+        return lname
+    stripped = name.rstrip(" \t")
+    if not is_token(stripped):
+        return ""
+    lname = stripped.lower()
+    if len(lname) == 1:
+        lname = COMPACT_FORMS.get(lname, lname)
+    if len(_NAMES) < 1024:
+        _NAMES[name] = lname
+    return lname
+
+
+def _parse_headers(
+    lines: list[str],
+) -> tuple[list[Header], dict[str, str], SipParseError | None]:
+    """Headers, the first value of each of ``_FIELDS``, and the first error found.
+
+    Errors are returned, not raised, so a malformed request still carries every header it
+    has and can be answered (the 400 copies Via, From, To, Call-ID, CSeq).
+    """
     headers: list[Header] = []
-    for line in lines:
-        if not line:
-            continue
+    fields: dict[str, str] = {}
+    error: SipParseError | None = None
+    names = _NAMES
+    for line in lines[1:]:
         name, colon, value = line.partition(":")
-        if not colon:
-            raise SipParseError("header line without a colon")
-        name = name.rstrip(" \t")
-        if not is_token(name):
-            raise SipParseError("malformed header name")
-        lname = name.lower()
-        if len(lname) == 1:
-            lname = COMPACT_FORMS.get(lname, lname)
-        headers.append((lname, value.strip()))
-    return headers
+        lname = names.get(name) if colon else ""
+        if lname is None:
+            lname = _header_name(name)
+        if not lname:
+            if line and error is None:
+                error = SipParseError("malformed header line")
+            continue
+        value = value.strip(" \t")
+        headers.append((lname, value))
+        if lname in _FIELDS:
+            if lname not in fields:
+                fields[lname] = value
+            elif lname != "via" and error is None:
+                # RFC 4475 multi01, mcl01: a second single-valued header is ambiguous.
+                error = SipParseError(f"duplicate {_display(lname)} header")
+    return headers, fields, error
+
+
+def _read_head(
+    head_bytes: bytes,
+) -> tuple[SipRequest | SipResponse, dict[str, str], SipParseError | None]:
+    """Build the message from its start line and headers; the first error is returned."""
+    head = head_bytes.decode("utf-8", "surrogateescape")
+    lines, bare_cr = _header_lines(head)
+    headers, fields, error = _parse_headers(lines)
+    if bare_cr and error is None:
+        error = SipParseError("bare CR in the header")
+    first = lines[0]
+    if first.startswith("SIP/"):
+        return _response_from(first, headers), fields, error
+    request, line_error = _request_from(first, headers)
+    return request, fields, line_error or error
 
 
 def parse_message(
@@ -272,12 +361,15 @@ def parse_message(
 ) -> SipRequest | SipResponse:
     """Parse one complete message from a UDP datagram (or one framed TCP message).
 
-    Raises ``MalformedRequest`` for requests that deserve an error reply and
-    ``SipParseError`` for anything else (responses are then dropped by the caller).
-    On UDP the body is framed by Content-Length; trailing bytes are ignored (RFC 4475 dblreq).
+    Raises ``MalformedRequest`` for requests that deserve an error reply (513 for requests
+    over ``max_size``) and ``SipParseError`` for anything else (responses are then dropped
+    by the caller). On UDP the body is framed by Content-Length; trailing bytes are ignored
+    (RFC 4475 dblreq).
     """
     if len(data) > max_size:
-        raise SipParseError("message too large", status=513)
+        raise _too_large(data, max_size)
+    if data[:1] in (b"\r", b"\n"):
+        data = data.lstrip(b"\r\n")  # RFC 3261 §7.5: ignore CRLFs before the start line
     parts = split_head(data)
     if parts is None:
         # A datagram is a whole message: one that ends after its last header line without
@@ -285,25 +377,35 @@ def parse_message(
         if stream or not data.endswith(b"\n"):
             raise SipParseError("no end of headers")
         parts = (data.rstrip(b"\r\n"), b"")
-    head_bytes, rest = parts
-    head = head_bytes.decode("utf-8", "surrogateescape")
-    lines = _header_lines(head.lstrip("\r\n"))
-    first = lines[0]
-    headers = _parse_headers(lines[1:])
-    if first.startswith("SIP/"):
-        response = _response_from(first, headers)
-        response.body = _body(response, rest, stream)
-        _check_common(response)
-        return response
-    request = _request_from(first, headers)
+    head, rest = parts
+    message, fields, error = _read_head(head)
+    if isinstance(message, SipResponse):
+        if error is not None:
+            raise error
+        _check_common(message, fields)
+        message.body = _body(fields, rest, stream)
+        return message
     try:
-        request.body = _body(request, rest, stream)
-        _check_request(request)
-    except MalformedRequest:
-        raise
+        if error is not None:
+            raise error
+        _check_common(message, fields)
+        _check_request(message, fields)
+        message.body = _body(fields, rest, stream)
     except SipParseError as exc:
-        raise MalformedRequest(exc.reason, request, exc.status) from None
-    return request
+        raise MalformedRequest(exc.reason, message, exc.status) from None
+    return message
+
+
+def _too_large(data: bytes, max_size: int) -> SipParseError:
+    """513 for an oversize request whose head can be read (so it can be answered)."""
+    error = SipParseError("message too large", status=513)
+    parts = split_head(data[:max_size].lstrip(b"\r\n"))
+    if parts is None or data.startswith(b"SIP/"):
+        return error
+    message, _, _ = _read_head(parts[0])
+    if isinstance(message, SipRequest):
+        return MalformedRequest(error.reason, message, 513)
+    return error
 
 
 def _response_from(first: str, headers: list[Header]) -> SipResponse:
@@ -311,71 +413,69 @@ def _response_from(first: str, headers: list[Header]) -> SipResponse:
     code, _, reason = rest.partition(" ")
     if version.upper() != SIP_VERSION:
         raise SipParseError("unsupported SIP version in response")
-    if len(code) != 3 or not code.isdigit() or not "1" <= code[0] <= "6":
+    if len(code) != 3 or not is_digits(code) or not "1" <= code[0] <= "6":
         raise SipParseError("malformed status code")
     return SipResponse(int(code), reason, headers)
 
 
-def _request_from(first: str, headers: list[Header]) -> SipRequest:
+def _request_from(first: str, headers: list[Header]) -> tuple[SipRequest, SipParseError | None]:
+    # split() tolerates runs of spaces and trailing spaces (RFC 4475 lwsstart, trws).
     parts = first.split()
     method = parts[0] if parts else ""
     uri = parts[1] if len(parts) > 1 else ""
     request = SipRequest(method, uri, headers)
     if len(parts) != 3:
         # Whitespace inside the Request-URI (RFC 4475 lwsruri) or a broken start line.
-        raise MalformedRequest("malformed Request-Line", request)
-    if not is_token(method):
-        raise MalformedRequest("malformed method", request)
-    if not parts[2].upper().startswith("SIP/"):
-        raise MalformedRequest("malformed SIP version", request)
-    if parts[2].upper() != SIP_VERSION:
-        raise MalformedRequest("Version Not Supported", request, status=505)
+        return request, SipParseError("malformed Request-Line")
+    if method not in KNOWN_METHODS and not is_token(method):
+        return request, SipParseError("malformed method")
+    version = parts[2].upper()
+    if version != SIP_VERSION:
+        if not version.startswith("SIP/"):
+            return request, SipParseError("malformed SIP version")
+        return request, SipParseError("Version Not Supported", status=505)
     if uri[:1] == "<" or not uri_scheme(uri):
-        raise MalformedRequest("malformed Request-URI", request)
-    return request
+        return request, SipParseError("malformed Request-URI")
+    return request, None
 
 
-def _body(message: SipMessage, rest: bytes, stream: bool) -> bytes:
-    lengths = message.get_all("content-length")
-    if not lengths:
+def _body(fields: dict[str, str], rest: bytes, stream: bool) -> bytes:
+    value = fields.get("content-length")
+    if value is None:
         if stream:
             raise SipParseError("Content-Length required on stream transports")
-        return rest
-    if len(lengths) > 1:
-        raise SipParseError("duplicate Content-Length")
-    length = parse_uint(lengths[0], "Content-Length", limit=DEFAULT_MAX_SIZE * 16)
+        return rest  # RFC 3261 §18.3: on UDP the body runs to the end of the datagram
+    length = parse_uint(value, "Content-Length", limit=DEFAULT_MAX_SIZE * 16)
     if length > len(rest):
         raise SipParseError("Content-Length larger than the message")
-    return rest[:length]
+    return rest if length == len(rest) else rest[:length]
 
 
-def _check_common(message: SipMessage) -> None:
-    seen: set[str] = set()
-    for lname, _ in message.headers:
-        if lname in SINGLE_HEADERS:
-            if lname in seen:
-                raise SipParseError(f"duplicate {_display(lname)} header")
-            seen.add(lname)
-    for required in ("from", "to", "call-id", "cseq"):
-        if required not in seen:
+def _check_common(message: SipMessage, fields: dict[str, str]) -> None:
+    """Parse the eager views now: a malformed value must fail here, not deep in a handler."""
+    for required in _REQUIRED:
+        if required not in fields:
             raise SipParseError(f"missing {_display(required)}")
-    # Force the eager views: malformed values must fail here, not deep in a handler.
-    _ = message.via, message.from_, message.to
-    cseq = message.cseq
-    if isinstance(message, SipResponse) and not is_token(cseq.method):
-        raise SipParseError("malformed CSeq")
+    if not fields["call-id"]:
+        raise SipParseError("empty Call-ID")
+    via = fields["via"]
+    message._via = parse_via(via.split(",", 1)[0] if '"' not in via else split_list(via)[0])
+    message._from = parse_name_addr(fields["from"])
+    message._to = parse_name_addr(fields["to"])
+    message._cseq = parse_cseq(fields["cseq"])
 
 
-def _check_request(request: SipRequest) -> None:
-    _check_common(request)
-    cseq_method = request.cseq.method
-    if cseq_method != request.method:
+def _check_request(request: SipRequest, fields: dict[str, str]) -> None:
+    assert request._cseq is not None  # set by _check_common
+    if request._cseq.method != request.method:
+        # RFC 4475 mismatch01/02 (400 is acceptable for mismatch02 too).
         raise SipParseError("CSeq method does not match the Request-Line")
-    max_forwards = request.get("max-forwards")
+    max_forwards = fields.get("max-forwards")
     if max_forwards is not None:
         parse_uint(max_forwards, "Max-Forwards", limit=255)
-    for value in request.get_all("via")[1:]:
-        split_list(value)  # every Via line must at least be a well-formed list
+    for lname, value in request.headers:
+        if lname == "via" and "," in value:
+            split_list(value)  # every Via line must at least be a well-formed list
 
 
 # ---------------------------------------------------------------------------- replies
@@ -401,7 +501,7 @@ def response_headers(
                 headers.append((lname, value))
             first_via = False
         elif lname == "to":
-            if to_tag is not None and ";tag=" not in value.replace(" ", "").lower():
+            if to_tag is not None and not _has_tag(request):
                 headers.append((lname, f"{value};tag={to_tag}"))
             else:
                 headers.append((lname, value))
@@ -410,26 +510,37 @@ def response_headers(
     return headers
 
 
+def _has_tag(request: SipRequest) -> bool:
+    try:
+        return request.to.tag is not None
+    except SipParseError:
+        return True  # a To we cannot parse is echoed untouched (the reply is then a 400)
+
+
 def _stamp_via(value: str, source: tuple[str, int]) -> str:
     """Add received= and fill rport= on the top Via value of a (possibly multi-value) line."""
-    top, comma, others = value.partition(",") if '"' not in value else (value, "", "")
+    try:
+        items = split_list(value)
+    except SipParseError:
+        return value  # a broken Via is echoed as received (RFC 4475 badinv01 gets its 400)
     host, port = source
-    params = top.split(";")
-    stamped: list[str] = [params[0].rstrip()]
+    params = items[0].split(";")
+    stamped: list[str] = [params[0].rstrip(" \t")]
     has_received = False
     for param in params[1:]:
-        key = param.strip().split("=", 1)[0].lower()
+        param = param.strip(" \t")
+        key = param.split("=", 1)[0].rstrip(" \t").lower()
         if key == "rport":
-            stamped.append(f"rport={port}")
+            stamped.append(f"rport={port}")  # RFC 3581 §4: only when the client asked for it
         elif key == "received":
             stamped.append(f"received={host}")
             has_received = True
         else:
-            stamped.append(param.strip())
+            stamped.append(param)
     if not has_received:
         stamped.append(f"received={host}")
-    top = ";".join(stamped)
-    return f"{top},{others}" if comma else top
+    items[0] = ";".join(stamped)
+    return ", ".join(items)
 
 
 def make_response(

@@ -8,9 +8,9 @@ get the very same answers, so the registrar cannot be used to enumerate extensio
 from __future__ import annotations
 
 import logging
-from email.utils import formatdate
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.utils import formatdate
 from typing import Literal
 
 from softswitch.errors import SipError, SipParseError
@@ -18,7 +18,7 @@ from softswitch.sip.auth import AuthOutcome, DigestAuthenticator
 from softswitch.sip.guard import Guard, auth_failure_log_line
 from softswitch.sip.headers import parse_name_addr, parse_uint
 from softswitch.sip.message import Header, SipRequest, SipResponse, make_response
-from softswitch.sip.registrar import Aor, ContactRequest, RegisterResult, Registrar
+from softswitch.sip.registrar import Aor, ContactRequest, RegisterResult, Registrar, contact_header
 from softswitch.sip.transport import Flow
 from softswitch.sip.uri import parse_uri
 

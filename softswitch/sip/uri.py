@@ -2,37 +2,52 @@
 
 The user part keeps its escapes as written (``user``) and offers the unescaped form once
 (``user_unescaped``): RFC 4475 esc01 requires ``value%41`` not to be unescaped twice, and
-escnull requires ``%00`` not to truncate anything.
+escnull requires ``%00`` not to truncate anything. URI parameters are stored unescaped (once),
+names lower-cased, because they are looked up by name (esc01 writes ``lr`` as ``%6C%72``);
+``render`` escapes whatever the grammar does not allow bare (RFC 3261 §19.1.4 makes an
+escaped and an unescaped unreserved character equivalent).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from softswitch.errors import SipParseError
 from softswitch.sip.headers import parse_hostport, parse_params
 
 SUPPORTED_SCHEMES = frozenset({"sip", "sips"})
-_HEX = "0123456789abcdefABCDEF"
+_ESCAPE_RE = re.compile(rb"%([0-9A-Fa-f]{2})")
+# paramchar = param-unreserved / unreserved (RFC 3261 §25.1); everything else is %HH on output.
+_PARAM_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!~*'()[]/:&+$"
+)
+_PARAM_SAFE_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()\[\]/:&+$]*\Z")
+
+
+def _unescape_match(match: re.Match[bytes]) -> bytes:
+    return bytes((int(match.group(1), 16),))
 
 
 def unescape(text: str) -> str:
-    """Decode %HH escapes once; a ``%`` not followed by two hex digits is kept literally."""
+    """Decode %HH escapes once; a ``%`` not followed by two hex digits is kept literally.
+
+    Decoded bytes that are not UTF-8 survive as surrogate escapes, so nothing is lost.
+    """
     if "%" not in text:
         return text
-    out = bytearray()
-    raw = text.encode("utf-8", "surrogateescape")
-    i = 0
-    while i < len(raw):
-        byte = raw[i]
-        escape = byte == 0x25 and i + 2 < len(raw)
-        if escape and chr(raw[i + 1]) in _HEX and chr(raw[i + 2]) in _HEX:
-            out.append(int(raw[i + 1 : i + 3], 16))
-            i += 3
-            continue
-        out.append(byte)
-        i += 1
-    return out.decode("utf-8", "surrogateescape")
+    raw = _ESCAPE_RE.sub(_unescape_match, text.encode("utf-8", "surrogateescape"))
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def escape_param(text: str) -> str:
+    """Escape a URI parameter name or value for output (inverse of ``unescape``)."""
+    if _PARAM_SAFE_RE.match(text) is not None:
+        return text
+    return "".join(
+        chr(byte) if chr(byte) in _PARAM_CHARS else f"%{byte:02X}"
+        for byte in text.encode("utf-8", "surrogateescape")
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +57,7 @@ class SipUri:
     password: str | None
     host: str  # lower-case
     port: int | None
+    # unescaped, names lower-case
     params: dict[str, str | None] = field(default_factory=dict, hash=False, compare=False)
     headers: str | None = None  # the raw ``?a=b&c=d`` part, never turned into real headers
 
@@ -65,7 +81,8 @@ class SipUri:
         if self.port is not None:
             out += [":", str(self.port)]
         for name, value in self.params.items():
-            out += [";", name] if value is None else [";", name, "=", value]
+            name = escape_param(name)
+            out += [";", name] if value is None else [";", name, "=", escape_param(value)]
         if self.headers:
             out += ["?", self.headers]
         return "".join(out)
@@ -74,14 +91,13 @@ class SipUri:
         return self.render()
 
 
+_SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+\-.]*):")
+
+
 def uri_scheme(text: str) -> str:
     """The scheme of any absolute URI, lower-cased ('' if there is none)."""
-    scheme, colon, _ = text.partition(":")
-    if not colon or not scheme or not scheme[0].isalpha():
-        return ""
-    if not all(ch.isalnum() or ch in "+-." for ch in scheme):
-        return ""
-    return scheme.lower()
+    match = _SCHEME_RE.match(text)
+    return "" if match is None else match.group(1).lower()
 
 
 def parse_uri(text: str) -> SipUri:
@@ -109,8 +125,18 @@ def parse_uri(text: str) -> SipUri:
     hostpart, qmark, headers = rest.partition("?")
     hostport, semi, ptext = hostpart.partition(";")
     host, port = parse_hostport(hostport)
-    params = parse_params(ptext) if semi else {}
+    params = _uri_params(ptext) if semi else {}
     return SipUri(scheme, user, password, host, port, params, headers if qmark else None)
+
+
+def _uri_params(text: str) -> dict[str, str | None]:
+    params = parse_params(text)
+    if "%" not in text:
+        return params
+    return {
+        unescape(name).lower(): None if value is None else unescape(value)
+        for name, value in params.items()
+    }
 
 
 def same_aor(a: SipUri, b: SipUri) -> bool:
