@@ -17,7 +17,7 @@ from typing import Any
 from softswitch.call.leg import Leg, LegState
 from softswitch.call.media import CallMedia
 from softswitch.errors import SipError
-from softswitch.rtp.offer_answer import Origin, media_target, rewrite_answer, rewrite_offer
+from softswitch.rtp.offer_answer import Origin, rewrite_answer, rewrite_offer
 from softswitch.rtp.sdp import SdpError, SessionDescription, parse_sdp, serialize_sdp
 from softswitch.sip.dialog import (
     Dialog,
@@ -138,7 +138,7 @@ class B2bua:
             media.close()
             return
         try:
-            media.set_a_remote(media_target(offer))
+            media.set_remote("a", offer)
             first_flow = _binding_flow(bindings[0])
             host_b = self.endpoint.local_host(first_flow)
             for binding in bindings:
@@ -261,7 +261,7 @@ class B2bua:
         answer = _answer_of(response)
         body = b""
         if answer is not None:  # early media: forward it, anchored
-            call.media.set_b_remote(media_target(answer))
+            call.media.set_remote("b", answer)
             body = self._sdp_for_a(call, answer)
         elif call.provisional_sent == response.status:
             return  # one 180 to the caller is enough
@@ -281,7 +281,7 @@ class B2bua:
 
     def _answer_a(self, call: Call, leg: Leg, answer: SessionDescription) -> None:
         assert call.media is not None and call.a.invite_server is not None
-        call.media.set_b_remote(media_target(answer))
+        call.media.set_remote("b", answer)
         body = self._sdp_for_a(call, answer)
         call.a.state = LegState.ANSWERED
         self.endpoint.respond(
@@ -407,7 +407,7 @@ class B2bua:
                 body=serialize_sdp(leg.sdp_sent),
             )
             return
-        call.media.set_remote(leg.side, media_target(offer))
+        call.media.set_remote(leg.side, offer)
         port = call.media.port(other.side)
         sdp = rewrite_offer(offer, self.endpoint.local_host(other.flow), port, other.origin)
         other.sdp_sent = sdp
@@ -441,7 +441,7 @@ class B2bua:
         if answer is None:
             self._reinvite_failed(leg, 488)
             return
-        call.media.set_remote(leg.side, media_target(answer))
+        call.media.set_remote(leg.side, answer)
         port = call.media.port(origin_leg.side)
         sdp = rewrite_answer(
             answer, self.endpoint.local_host(origin_leg.flow), port, origin_leg.origin

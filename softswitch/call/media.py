@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from softswitch.rtp.offer_answer import media_target, rtcp_target
+from softswitch.rtp.sdp import SessionDescription
 from softswitch.rtp.transport import RtpEndpoint, RtpRelay
 
 
@@ -36,18 +38,14 @@ class CallMedia:
     def port(self, side: str) -> int:
         return self.a.local_port if side == "a" else self.b.local_port
 
-    def set_remote(self, side: str, target: tuple[str, int] | None) -> None:
+    def set_remote(self, side: str, sdp: SessionDescription) -> None:
+        """Point one side at where its phone wants RTP/RTCP, from an SDP it sent."""
         endpoint = self.a if side == "a" else self.b
+        target = media_target(sdp)
         if target is None:
-            endpoint.set_remote("0.0.0.0", None)
+            endpoint.set_remote("0.0.0.0", None)  # stream disabled: send nothing
         else:
-            endpoint.set_remote(target[0], target[1])
-
-    def set_a_remote(self, target: tuple[str, int] | None) -> None:
-        self.set_remote("a", target)
-
-    def set_b_remote(self, target: tuple[str, int] | None) -> None:
-        self.set_remote("b", target)
+            endpoint.set_remote(target[0], target[1], rtcp=rtcp_target(sdp))
 
     def close(self) -> None:
         if self._closed:

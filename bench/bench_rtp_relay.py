@@ -1,0 +1,175 @@
+"""Benchmark: RTP relayed through softswitch.rtp.transport.RtpRelay over loopback.
+
+N calls, each two linked endpoints; a child process plays both phones of every call, sending
+one 172-byte RTP packet (20 ms of G.711) per phone every 20 ms, so 100 packets/s per call go
+through the relay (each packet is received and sent once). The relay runs in this process on
+the default asyncio loop and on uvloop; we print packets relayed per second, loss, and the
+relay's CPU time per packet (hence the rate one core could sustain).
+
+    .venv/bin/python bench/bench_rtp_relay.py --calls 200 --seconds 5
+    .venv/bin/python bench/bench_rtp_relay.py --calls 1000 --loop uvloop
+
+Not run by the tests. The phones are pure Python too: past a few thousand calls the child
+becomes the limit (its "sent/s" falls below the offered rate), not the relay.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import resource
+import selectors
+import socket
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+
+from softswitch.rtp.transport import RtpRelay
+
+HOST = "127.0.0.1"
+PTIME = 0.020
+PAYLOAD = bytes(160)
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    loop: str
+    calls: int
+    seconds: float
+    sent: int
+    received: int
+    relay_cpu: float
+
+    def report(self) -> str:
+        offered = self.calls * 2 / PTIME
+        loss = 1 - self.received / self.sent if self.sent else 0.0
+        per_packet = self.relay_cpu / self.received * 1e6 if self.received else 0.0
+        per_core = self.received / self.relay_cpu if self.relay_cpu else 0.0
+        return (
+            f"{self.loop:8} calls={self.calls:5} offered={offered:9.0f} pkt/s "
+            f"sent={self.sent / self.seconds:9.0f}/s relayed={self.received / self.seconds:9.0f}/s "
+            f"loss={loss:7.3%} relay_cpu={per_packet:5.2f} us/pkt (~{per_core:,.0f} pkt/s/core)"
+        )
+
+
+def _phone_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    sock.bind((HOST, 0))
+    sock.setblocking(False)
+    return sock
+
+
+def _phones(socks: list[socket.socket], ports: list[int], seconds: float, out: Connection) -> None:
+    """Child process: every 20 ms each phone sends one packet; count what comes back."""
+    selector = selectors.DefaultSelector()
+    for sock in socks:
+        selector.register(sock, selectors.EVENT_READ, sock)
+    header = struct.Struct("!BBHII")
+    sent = received = 0
+    start = time.monotonic()
+    tick = 0
+    end = start + seconds
+    while True:
+        now = time.monotonic()
+        if now >= start + tick * PTIME and now < end:
+            for i, (sock, port) in enumerate(zip(socks, ports, strict=True)):
+                packet = header.pack(0x80, 0, tick & 0xFFFF, tick * 160, i + 1) + PAYLOAD
+                try:
+                    sock.sendto(packet, (HOST, port))
+                    sent += 1
+                except BlockingIOError:
+                    pass
+            tick += 1
+        elif now >= end + 0.5:  # half a second for the last packets to come back
+            break
+        timeout = max(0.0, min(start + tick * PTIME, end + 0.5) - time.monotonic())
+        for key, _ in selector.select(timeout):
+            ready = key.data
+            while True:
+                try:
+                    ready.recv(2048)
+                except BlockingIOError:
+                    break
+                received += 1
+    out.send((sent, received))
+    out.close()
+
+
+async def _run(loop_name: str, calls: int, seconds: float, port_min: int) -> Result:
+    relay = RtpRelay(HOST, port_min, port_min + calls * 4 + 100)
+    endpoints = []
+    for _ in range(calls):
+        a, b = await relay.open_endpoint(), await relay.open_endpoint()
+        relay.link(a, b)
+        endpoints += [a, b]
+    socks = [_phone_socket() for _ in endpoints]
+    for endpoint, sock in zip(endpoints, socks, strict=True):
+        endpoint.set_remote(*sock.getsockname())
+    ports = [e.local_port for e in endpoints]
+    parent_end, child_end = multiprocessing.Pipe(duplex=False)
+    child = multiprocessing.get_context("fork").Process(
+        target=_phones, args=(socks, ports, seconds, child_end)
+    )
+    cpu_start = resource.getrusage(resource.RUSAGE_SELF)
+    child.start()
+    child_end.close()
+    await _readable(parent_end)
+    sent, received = parent_end.recv()
+    cpu_end = resource.getrusage(resource.RUSAGE_SELF)
+    child.join()
+    relay.close()
+    for sock in socks:
+        sock.close()
+    cpu = (cpu_end.ru_utime - cpu_start.ru_utime) + (cpu_end.ru_stime - cpu_start.ru_stime)
+    return Result(loop_name, calls, seconds, sent, received, cpu)
+
+
+async def _readable(conn: Connection) -> None:
+    """Wait for the child's report without blocking the loop the relay runs on."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(conn.fileno(), wake)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(conn.fileno())
+
+
+def _loop_factories(choice: str) -> list[tuple[str, Callable[[], asyncio.AbstractEventLoop]]]:
+    factories: list[tuple[str, Callable[[], asyncio.AbstractEventLoop]]] = []
+    if choice in ("asyncio", "both"):
+        factories.append(("asyncio", asyncio.new_event_loop))
+    if choice in ("uvloop", "both"):
+        try:
+            import uvloop
+        except ImportError:
+            print("uvloop not installed: skipped")
+        else:
+            factories.append(("uvloop", uvloop.new_event_loop))
+    return factories
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--loop", choices=("asyncio", "uvloop", "both"), default="both")
+    parser.add_argument("--port-min", type=int, default=42000)
+    args = parser.parse_args()
+    for name, factory in _loop_factories(args.loop):
+        with asyncio.Runner(loop_factory=factory) as runner:
+            result = runner.run(_run(name, args.calls, args.seconds, args.port_min))
+        print(result.report(), flush=True)
+
+
+if __name__ == "__main__":
+    main()
