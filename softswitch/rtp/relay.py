@@ -126,6 +126,10 @@ class RelaySocket(asyncio.DatagramProtocol):
         self._min_len, self._ssrc_at = (8, 4) if rtcp else (12, 8)
         self._probation = RTCP_PROBATION if rtcp else RTP_PROBATION
         self.transport: _Sender = _CLOSED
+        self._clear()
+
+    def _clear(self) -> None:
+        """Forget everything about the call this socket served (a reused socket starts clean)."""
         self.remote: Address | None = None  # from SDP
         self.muted = False  # SDP said hold (0.0.0.0) or disabled (port 0)
         self.source: Address | None = None  # latched
@@ -209,6 +213,10 @@ class RelaySocket(asyncio.DatagramProtocol):
     def set_sink(self, sink: Sink | None) -> None:
         self.sink = sink
         self._route()
+
+    def reset(self) -> None:
+        """Make the open socket ready for another call: no remote, no latch, no counters."""
+        self._clear()
 
     def close(self) -> None:
         self.peer = self.sink = self.out = None

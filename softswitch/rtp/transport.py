@@ -12,6 +12,8 @@ import asyncio
 import errno
 import ipaddress
 import socket
+import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,6 +27,11 @@ __all__ = ["EndpointStats", "NoPortsAvailable", "RtpEndpoint", "RtpRelay"]
 _TOS_EF = 0xB8
 _BIND_RETRY_ERRNOS = frozenset({errno.EADDRINUSE, errno.EACCES})
 _HOLD_HOSTS = frozenset({"0.0.0.0", "::"})
+
+
+# Seconds a closed endpoint rests before another call may use it, and how many may rest.
+COOL_DOWN = 2.0
+MAX_PARKED = 4096
 
 
 class NoPortsAvailable(SipError):
@@ -105,11 +112,31 @@ class RtpEndpoint:
 class RtpRelay:
     """Owns every RTP socket; hands out endpoints and wires them together."""
 
-    def __init__(self, bind_host: str, port_min: int, port_max: int) -> None:
+    def __init__(
+        self,
+        bind_host: str,
+        port_min: int,
+        port_max: int,
+        *,
+        cool_down: float = COOL_DOWN,
+        max_parked: int = MAX_PARKED,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.bind_host = bind_host
         self.ports = PortAllocator(port_min, port_max)
         self._family = socket.AF_INET6 if ":" in bind_host else socket.AF_INET
         self._endpoints: dict[int, RtpEndpoint] = {}
+        # Closed endpoints keep their sockets here, oldest first, for reuse once cooled down:
+        # binding two sockets and starting two transports per leg costs more than a whole
+        # SIP transaction, and a call needs two legs.
+        self._parked: deque[tuple[float, RtpEndpoint]] = deque()
+        self._cool_down = cool_down
+        self._max_parked = max_parked
+        self._clock = clock
+
+    @property
+    def parked_endpoints(self) -> int:
+        return len(self._parked)
 
     @property
     def active_endpoints(self) -> int:
@@ -117,6 +144,9 @@ class RtpRelay:
 
     async def open_endpoint(self) -> RtpEndpoint:
         """Allocate a port pair and bind it; pairs someone else holds are skipped."""
+        reused = self._unpark()
+        if reused is not None:
+            return reused
         # Bounded: each free pair is tried at most once per call.
         for _ in range(self.ports.available):
             port = self.ports.allocate()
@@ -206,12 +236,38 @@ class RtpRelay:
         """Send an RTP packet from ep's RTP socket to its phone."""
         ep.rtp.send(data)
 
+    def _unpark(self) -> RtpEndpoint | None:
+        """The oldest parked endpoint, if it has cooled down long enough to be reused.
+
+        Late packets of the call it served (still in flight at hang-up) must not latch onto
+        the next call, hence the cool-down; the sockets are reset again at reuse because a
+        stray packet may have latched them while parked.
+        """
+        if not self._parked:
+            return None
+        parked_at, endpoint = self._parked[0]
+        if self._clock() - parked_at < self._cool_down:
+            return None
+        self._parked.popleft()
+        endpoint.rtp.reset()
+        endpoint.rtcp.reset()
+        self._endpoints[endpoint.local_port] = endpoint
+        return endpoint
+
     def close_endpoint(self, ep: RtpEndpoint) -> None:
-        """Close ep's sockets and free its ports. Closing twice is harmless."""
+        """Stop relaying for ep and free it (parked for reuse). Closing twice is harmless."""
         if self._endpoints.get(ep.local_port) is not ep:
             return
         self.unlink(ep)
         del self._endpoints[ep.local_port]
+        if len(self._parked) < self._max_parked:
+            ep.rtp.reset()
+            ep.rtcp.reset()
+            self._parked.append((self._clock(), ep))
+            return
+        self._destroy(ep)
+
+    def _destroy(self, ep: RtpEndpoint) -> None:
         ep.rtp.close()
         ep.rtcp.close()
         for transport in ep._transports:
@@ -222,7 +278,11 @@ class RtpRelay:
 
     def close(self) -> None:
         for endpoint in list(self._endpoints.values()):
-            self.close_endpoint(endpoint)
+            self.unlink(endpoint)
+            del self._endpoints[endpoint.local_port]
+            self._destroy(endpoint)
+        while self._parked:
+            self._destroy(self._parked.popleft()[1])
 
 
 async def _serve(

@@ -219,7 +219,8 @@ async def test_close_frees_ports_and_sockets(relay: RtpRelay) -> None:
     assert relay.active_endpoints == 2 and relay.ports.in_use == 2
     relay.close_endpoint(a)
     relay.close_endpoint(a)  # twice is harmless
-    assert relay.active_endpoints == 1 and relay.ports.in_use == 1
+    # Closed endpoints are parked for reuse: their ports stay taken until the relay closes.
+    assert relay.active_endpoints == 1 and relay.parked_endpoints == 1
     assert b.peer is None
     phone_b.rtp.sendto(rtp(1, 0xB), (HOST, b.local_port))
     await until(lambda: b.stats.rtp.dropped == 1)  # nowhere to go now
@@ -308,3 +309,48 @@ async def test_unusable_sdp_addresses_are_never_sent_to(relay: RtpRelay) -> None
     assert a.rtp.dest == ("10.0.0.1", 65535) and a.rtcp.dest is None
     a.set_remote("10.0.0.1", 4000)
     assert a.rtp.dest == ("10.0.0.1", 4000) and a.rtcp.dest == ("10.0.0.1", 4001)
+
+
+def test_closed_endpoints_are_reused_only_after_cooling_down() -> None:
+    now = [100.0]
+
+    async def main() -> None:
+        relay = RtpRelay(HOST, 41100, 41119, cool_down=2.0, clock=lambda: now[0])
+        try:
+            a, _b, phone_a, phone_b = await call(relay)
+            phone_a.rtp.sendto(rtp(1, 0xA), (HOST, a.local_port))
+            await receive(phone_b.rtp)
+            assert a.latched is not None
+            relay.close_endpoint(a)
+            fresh = await relay.open_endpoint()  # too soon: a new pair, not a's
+            assert fresh.local_port != a.local_port
+            now[0] += 2.0
+            reused = await relay.open_endpoint()
+            assert reused is a and relay.parked_endpoints == 0
+            # It starts clean: no latched source, no remote, no counters from the last call.
+            assert reused.latched is None and reused.rtp.dest is None
+            assert reused.stats.rtp.packets_in == 0
+            phone_a.close()
+            phone_b.close()
+        finally:
+            relay.close()
+            for _ in range(3):
+                await asyncio.sleep(0)
+
+    run(main, "asyncio")
+
+
+def test_parked_endpoints_are_bounded() -> None:
+    async def main() -> None:
+        relay = RtpRelay(HOST, 41120, 41139, max_parked=1)
+        try:
+            first, second = await relay.open_endpoint(), await relay.open_endpoint()
+            relay.close_endpoint(first)
+            relay.close_endpoint(second)  # beyond the bound: really closed, ports freed
+            assert relay.parked_endpoints == 1 and relay.ports.in_use == 1
+        finally:
+            relay.close()
+            for _ in range(3):
+                await asyncio.sleep(0)
+
+    run(main, "asyncio")
