@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 import signal
 from collections.abc import Callable
 
@@ -191,7 +192,17 @@ class App:
             self.endpoint.flush()
 
 
+def raise_file_limit() -> None:
+    """Each call leg holds two RTP sockets: lift the soft fd limit to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 def run_app(config: CompiledConfig) -> int:
+    raise_file_limit()
     if _uvloop is not None:
         _uvloop.install()  # measured 6.5x faster on the UDP paths (DESIGN.md §7)
     app_holder: list[App] = []

@@ -178,7 +178,7 @@ class B2bua:
             flow=flow,
         )
         leg = Leg(call, "b", dialog, flow, Origin())
-        sdp = rewrite_offer(_copy(offer), host_b, call.media.b_port, leg.origin)
+        sdp = rewrite_offer(offer, host_b, call.media.b_port, leg.origin)
         leg.sdp_sent = sdp
         request = dialog.request(
             "INVITE",
@@ -296,7 +296,7 @@ class B2bua:
     def _sdp_for_a(self, call: Call, answer: SessionDescription) -> bytes:
         assert call.media is not None
         sdp = rewrite_answer(
-            _copy(answer), self.endpoint.local_host(call.a.flow), call.media.a_port, call.a.origin
+            answer, self.endpoint.local_host(call.a.flow), call.media.a_port, call.a.origin
         )
         call.a.sdp_sent = sdp
         return serialize_sdp(sdp)
@@ -612,10 +612,6 @@ def _answer_of(response: SipResponse) -> SessionDescription | None:
         return parse_sdp(response.body)
     except SdpError:
         return None
-
-
-def _copy(sdp: SessionDescription) -> SessionDescription:
-    return parse_sdp(serialize_sdp(sdp))
 
 
 def _binding_flow(binding: Binding) -> Flow:

@@ -188,8 +188,9 @@ def _check_common(request: SipRequest) -> None:
         raise SipError(400, "Headers in Request-URI")
     unknown = [
         tag
-        for name in ("require", "proxy-require")
-        for tag in (t.lower() for t in _values(request, name))
+        for lname, _ in request.headers
+        if lname in ("require", "proxy-require")  # rare: only then split the values
+        for tag in (t.lower() for t in _values(request, lname))
         if tag not in SUPPORTED_OPTIONS
     ]
     if unknown and request.method not in ("ACK", "CANCEL"):

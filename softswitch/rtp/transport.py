@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import ipaddress
 import socket
 import time
@@ -89,12 +90,8 @@ class RtpEndpoint:
     def _usable(self, host: str, port: int) -> Address | None:
         if not 0 < port <= 65535:
             return None
-        try:
-            ip = ipaddress.ip_address(host)
-        except ValueError:
-            return None
         wanted = 6 if self.family == socket.AF_INET6 else 4
-        return (host, port) if ip.version == wanted else None
+        return (host, port) if _ip_version(host) == wanted else None
 
     @property
     def latched(self) -> Address | None:
@@ -107,6 +104,15 @@ class RtpEndpoint:
 
     def __repr__(self) -> str:
         return f"<RtpEndpoint {self.local_port} -> {self.rtp.dest}>"
+
+
+@functools.lru_cache(maxsize=4096)
+def _ip_version(host: str) -> int:
+    """4 or 6 for a literal address, 0 otherwise (cached: every SDP names one)."""
+    try:
+        return ipaddress.ip_address(host).version
+    except ValueError:
+        return 0
 
 
 class RtpRelay:
