@@ -186,10 +186,10 @@ def _check_common(request: SipRequest) -> None:
     if "?" in request.uri.partition("@")[2] or (request.uri.count("?") and "@" not in request.uri):
         # Headers embedded in a Request-URI are never acted on (RFC 4475 escruri).
         raise SipError(400, "Headers in Request-URI")
-    unknown = [
+    present = {lname for lname, _ in request.headers if lname in ("require", "proxy-require")}
+    unknown = [  # rare headers: split their values only when they are there
         tag
-        for lname, _ in request.headers
-        if lname in ("require", "proxy-require")  # rare: only then split the values
+        for lname in sorted(present)
         for tag in (t.lower() for t in _values(request, lname))
         if tag not in SUPPORTED_OPTIONS
     ]
