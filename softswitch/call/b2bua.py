@@ -37,6 +37,13 @@ from softswitch.sip.transport import Flow
 log = logging.getLogger("softswitch.call")
 
 SDP = "application/sdp"
+# What we offer a callee when the caller offered nothing: the codecs we relay (payload types
+# pass through untouched, so both legs must end up on one of these).
+OUR_OFFER = (
+    b"v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n"
+    b"m=audio 9 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
+    b"a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=sendrecv\r\n"
+)
 ALLOW_HEADER = ("allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE")
 
 
@@ -56,6 +63,9 @@ class Call:
         self.media: CallMedia | None = None
         self.ring_deadline: float | None = None
         self.provisional_sent = 0
+        # The caller's INVITE had no SDP (RFC 3261 §13.2.1 "delayed offer"): we offer to the
+        # callee ourselves, send the caller an offer in our 200 and take its answer from the ACK.
+        self.late_offer = False
 
     @property
     def call_id(self) -> str:
@@ -120,7 +130,7 @@ class B2bua:
     async def _setup(
         self,
         call: Call,
-        offer: SessionDescription,
+        offer: SessionDescription | None,
         caller: tuple[str, str],
         bindings: list[Binding],
         max_forwards: int,
@@ -138,7 +148,11 @@ class B2bua:
             media.close()
             return
         try:
-            media.set_remote("a", offer)
+            if offer is None:
+                call.late_offer = True
+                offer = parse_sdp(OUR_OFFER)
+            else:
+                media.set_remote("a", offer)
             first_flow = _binding_flow(bindings[0])
             host_b = self.endpoint.local_host(first_flow)
             for binding in bindings:
@@ -262,7 +276,10 @@ class B2bua:
         body = b""
         if answer is not None:  # early media: forward it, anchored
             call.media.set_remote("b", answer)
-            body = self._sdp_for_a(call, answer)
+            if call.late_offer:
+                answer = None  # no offer in an unreliable provisional (RFC 3261 §13.2.1)
+            else:
+                body = self._sdp_for_a(call, answer)
         elif call.provisional_sent == response.status:
             return  # one 180 to the caller is enough
         call.provisional_sent = response.status
@@ -295,7 +312,9 @@ class B2bua:
 
     def _sdp_for_a(self, call: Call, answer: SessionDescription) -> bytes:
         assert call.media is not None
-        sdp = rewrite_answer(
+        # With a delayed offer the callee's answer becomes our offer to the caller.
+        rewrite = rewrite_offer if call.late_offer else rewrite_answer
+        sdp = rewrite(
             answer, self.endpoint.local_host(call.a.flow), call.media.a_port, call.a.origin
         )
         call.a.sdp_sent = sdp
@@ -342,9 +361,20 @@ class B2bua:
             self.endpoint.layer.ack_2xx(leg.invite_server, now)
             leg.state = LegState.CONFIRMED
             leg.dialog.confirmed = True
+            if leg.call.late_offer:
+                self._answer_in_ack(leg, request)
         elif leg.reinvite_server is not None and leg.reinvite_server.status >= 200:
             self.endpoint.layer.ack_2xx(leg.reinvite_server, now)
             leg.reinvite_server = None
+
+    def _answer_in_ack(self, leg: Leg, ack: SipRequest) -> None:
+        call = leg.call
+        answer = _answer_of(ack)
+        if answer is None or call.media is None:
+            log.warning("%s the caller's ACK carries no SDP answer: ending", call.call_id)
+            self.hangup(call, "no answer in ACK")
+            return
+        call.media.set_remote("a", answer)
 
     def on_in_dialog(self, txn: ServerTxn, request: SipRequest, flow: Flow, now: float) -> None:
         leg = self.dialogs.get((request.call_id, request.to.tag or ""))
@@ -392,7 +422,7 @@ class B2bua:
             raise SipError(491, "Request Pending")
         if leg.reinvite_server is not None or other.reinvite_client is not None:
             raise SipError(491, "Request Pending")
-        offer = _offer_of(request, required=False)
+        offer = _offer_of(request)
         self.endpoint.respond(txn, 100)
         if offer is None:
             # No offer: answer it ourselves with the SDP this leg already has.
@@ -592,11 +622,10 @@ class B2bua:
 # --- helpers -------------------------------------------------------------------------
 
 
-def _offer_of(request: SipRequest, required: bool = True) -> SessionDescription:
+def _offer_of(request: SipRequest) -> SessionDescription | None:
+    """The SDP offer of an INVITE (None: no body, a delayed offer); bad SDP is a 400."""
     if not request.body:
-        if required:
-            raise SipError(488, "Not Acceptable Here")  # offerless INVITE: not supported yet
-        return None  # type: ignore[return-value]
+        return None
     if request.content_type != SDP:
         raise SipError(415, "Unsupported Media Type", (("accept", SDP),))
     try:
@@ -605,11 +634,12 @@ def _offer_of(request: SipRequest, required: bool = True) -> SessionDescription:
         raise SipError(400, f"Bad SDP: {exc}") from None
 
 
-def _answer_of(response: SipResponse) -> SessionDescription | None:
-    if not response.body or response.content_type != SDP:
+def _answer_of(message: SipMessage) -> SessionDescription | None:
+    """The SDP a response (or an ACK) carries; None if none or unreadable."""
+    if not message.body or message.content_type != SDP:
         return None
     try:
-        return parse_sdp(response.body)
+        return parse_sdp(message.body)
     except SdpError:
         return None
 

@@ -125,6 +125,9 @@ class Switch:
         )
 
     def _invite(self, txn: ServerTxn, request: SipRequest, flow: Flow, now: float) -> None:
+        if self.endpoint.is_looped(request):
+            log.warning("%s INVITE loop: it carries our own Via", request.call_id)
+            raise SipError(482, "Loop Detected")
         caller = self._authenticate(txn, request, flow, now)
         if caller is None:
             return

@@ -26,8 +26,13 @@ def new_call_id(host: str) -> str:
     return f"{secrets.token_hex(10)}@{host}"
 
 
+# Our branches carry a mark after the RFC 3261 cookie, so a request that comes back to us
+# with one of our own Vias (a loop) can be recognised.
+BRANCH_PREFIX = "z9hG4bKsw"
+
+
 def new_branch() -> str:
-    return "z9hG4bK" + secrets.token_hex(8)
+    return BRANCH_PREFIX + secrets.token_hex(8)
 
 
 @dataclass(slots=True)

@@ -15,8 +15,9 @@ from typing import Protocol
 
 from softswitch.clock import Clock
 from softswitch.errors import SipError, SipParseError
-from softswitch.sip.dialog import new_branch
+from softswitch.sip.dialog import BRANCH_PREFIX, new_branch
 from softswitch.sip.guard import Guard, Verdict
+from softswitch.sip.headers import parse_via
 from softswitch.sip.message import (
     Header,
     MalformedRequest,
@@ -144,6 +145,7 @@ class SipEndpoint:
         self._timer_at: float | None = None
         self._ports: dict[str, int] = {}
         self._local_host_cache: dict[str, str] = {}
+        self._own_sent_by: set[str] = set()  # every host:port we wrote into a Via
         self.on_idle: Callable[[float], None] | None = None  # extra per-pass work (app timers)
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -178,10 +180,21 @@ class SipEndpoint:
 
     def via(self, flow: Flow, branch: str | None = None) -> str:
         port = self._ports.get(flow.transport, self._ports.get("udp", 5060))
-        return (
-            f"SIP/2.0/{flow.transport.upper()} {self.local_host(flow)}:{port}"
-            f";branch={branch or new_branch()};rport"
-        )
+        sent_by = f"{self.local_host(flow)}:{port}"
+        if sent_by not in self._own_sent_by and len(self._own_sent_by) < 64:
+            self._own_sent_by.add(sent_by)
+        return f"SIP/2.0/{flow.transport.upper()} {sent_by};branch={branch or new_branch()};rport"
+
+    def is_looped(self, request: SipRequest) -> bool:
+        """True if the request already went through us (one of its Vias is ours)."""
+        for value in request.values("via"):
+            if BRANCH_PREFIX in value:
+                via = parse_via(value)
+                if via.sent_by in self._own_sent_by and (via.branch or "").startswith(
+                    BRANCH_PREFIX
+                ):
+                    return True
+        return False
 
     def contact(self, flow: Flow, user: str) -> str:
         port = self._ports.get(flow.transport, self._ports.get("udp", 5060))
