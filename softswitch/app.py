@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import resource
 import signal
@@ -201,8 +202,18 @@ def raise_file_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
+def tune_gc() -> None:
+    """Fewer cyclic-GC passes: under load the live transactions and dialogs number in the
+    hundreds of thousands and each full pass walks them all (~35% of the time in the
+    transaction bench). Objects alive after start-up are frozen out of collection entirely."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 def run_app(config: CompiledConfig) -> int:
     raise_file_limit()
+    tune_gc()
     if _uvloop is not None:
         _uvloop.install()  # measured 6.5x faster on the UDP paths (DESIGN.md §7)
     app_holder: list[App] = []
