@@ -29,9 +29,8 @@ from softswitch.sip.endpoint import SipEndpoint
 from softswitch.sip.guard import Guard
 from softswitch.sip.location import Binding, LocationService
 from softswitch.sip.message import SipMessage, SipRequest, SipResponse, parse_message
-from softswitch.sip.registrar import Aor
+from softswitch.sip.registrar import Aor, Registrar
 from softswitch.sip.registration import RegistrationService
-from softswitch.sip.registrar import Registrar
 from softswitch.sip.transaction import TransactionLayer
 from softswitch.sip.transport import Flow
 
