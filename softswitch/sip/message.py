@@ -332,12 +332,24 @@ def _parse_headers(
         value = value.strip(" \t")
         headers.append((lname, value))
         if lname in _FIELDS:
-            if lname not in fields:
+            if lname == "via":
+                if "," in value and error is None:
+                    error = _list_error(value)  # every Via line must be a well-formed list
+                fields.setdefault(lname, value)
+            elif lname not in fields:
                 fields[lname] = value
-            elif lname != "via" and error is None:
+            elif error is None:
                 # RFC 4475 multi01, mcl01: a second single-valued header is ambiguous.
                 error = SipParseError(f"duplicate {_display(lname)} header")
     return headers, fields, error
+
+
+def _list_error(value: str) -> SipParseError | None:
+    try:
+        split_list(value)
+    except SipParseError as exc:
+        return exc
+    return None
 
 
 def _read_head(
@@ -362,9 +374,9 @@ def parse_message(
     """Parse one complete message from a UDP datagram (or one framed TCP message).
 
     Raises ``MalformedRequest`` for requests that deserve an error reply (513 for requests
-    over ``max_size``) and ``SipParseError`` for anything else (responses are then dropped
-    by the caller). On UDP the body is framed by Content-Length; trailing bytes are ignored
-    (RFC 4475 dblreq).
+    over ``max_size``) and ``SipParseError`` for anything else, to be dropped: responses, and
+    requests without a Via to send a reply to. On UDP the body is framed by Content-Length;
+    trailing bytes are ignored (RFC 4475 dblreq).
     """
     if len(data) > max_size:
         raise _too_large(data, max_size)
@@ -392,8 +404,19 @@ def parse_message(
         _check_request(message, fields)
         message.body = _body(fields, rest, stream)
     except SipParseError as exc:
-        raise MalformedRequest(exc.reason, message, exc.status) from None
+        raise _rejection(message, exc) from None
     return message
+
+
+def _rejection(request: SipRequest, error: SipParseError) -> SipParseError:
+    """A MalformedRequest if a reply can be addressed, else the plain error (dropped).
+
+    Responses travel by the Via (RFC 3261 §18.2.2): without one nobody can match the reply,
+    and answering garbage would reflect traffic to spoofed sources.
+    """
+    if not request.has("via"):
+        return error
+    return MalformedRequest(error.reason, request, error.status)
 
 
 def _too_large(data: bytes, max_size: int) -> SipParseError:
@@ -403,9 +426,7 @@ def _too_large(data: bytes, max_size: int) -> SipParseError:
     if parts is None or data.startswith(b"SIP/"):
         return error
     message, _, _ = _read_head(parts[0])
-    if isinstance(message, SipRequest):
-        return MalformedRequest(error.reason, message, 513)
-    return error
+    return _rejection(message, error) if isinstance(message, SipRequest) else error
 
 
 def _response_from(first: str, headers: list[Header]) -> SipResponse:
@@ -466,16 +487,12 @@ def _check_common(message: SipMessage, fields: dict[str, str]) -> None:
 
 
 def _check_request(request: SipRequest, fields: dict[str, str]) -> None:
-    assert request._cseq is not None  # set by _check_common
-    if request._cseq.method != request.method:
+    if request.cseq.method != request.method:
         # RFC 4475 mismatch01/02 (400 is acceptable for mismatch02 too).
         raise SipParseError("CSeq method does not match the Request-Line")
     max_forwards = fields.get("max-forwards")
     if max_forwards is not None:
         parse_uint(max_forwards, "Max-Forwards", limit=255)
-    for lname, value in request.headers:
-        if lname == "via" and "," in value:
-            split_list(value)  # every Via line must at least be a well-formed list
 
 
 # ---------------------------------------------------------------------------- replies
@@ -527,8 +544,8 @@ def _stamp_via(value: str, source: tuple[str, int]) -> str:
     params = items[0].split(";")
     stamped: list[str] = [params[0].rstrip(" \t")]
     has_received = False
-    for param in params[1:]:
-        param = param.strip(" \t")
+    for raw in params[1:]:
+        param = raw.strip(" \t")
         key = param.split("=", 1)[0].rstrip(" \t").lower()
         if key == "rport":
             stamped.append(f"rport={port}")  # RFC 3581 §4: only when the client asked for it

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from softswitch.errors import SipParseError
-from softswitch.sip.headers import parse_hostport, parse_params
+from softswitch.sip.headers import parse_hostport
 
 SUPPORTED_SCHEMES = frozenset({"sip", "sips"})
 _ESCAPE_RE = re.compile(rb"%([0-9A-Fa-f]{2})")
@@ -22,6 +22,7 @@ _ESCAPE_RE = re.compile(rb"%([0-9A-Fa-f]{2})")
 _PARAM_CHARS = frozenset(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!~*'()[]/:&+$"
 )
+_PARAM_NAME_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()\[\]/:&+$%]+\Z")
 _PARAM_SAFE_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()\[\]/:&+$]*\Z")
 
 
@@ -81,8 +82,9 @@ class SipUri:
         if self.port is not None:
             out += [":", str(self.port)]
         for name, value in self.params.items():
-            name = escape_param(name)
-            out += [";", name] if value is None else [";", name, "=", escape_param(value)]
+            out += [";", escape_param(name)]
+            if value is not None:
+                out += ["=", escape_param(value)]
         if self.headers:
             out += ["?", self.headers]
         return "".join(out)
@@ -130,13 +132,19 @@ def parse_uri(text: str) -> SipUri:
 
 
 def _uri_params(text: str) -> dict[str, str | None]:
-    params = parse_params(text)
-    if "%" not in text:
-        return params
-    return {
-        unescape(name).lower(): None if value is None else unescape(value)
-        for name, value in params.items()
-    }
+    """``;name=value;flag`` of a URI: names of paramchars (wider than a token: RFC 3261
+    §25.1 allows ``[]/:&+$``), values taken as written but for their escapes."""
+    params: dict[str, str | None] = {}
+    escaped = "%" in text
+    for part in text.split(";"):
+        name, eq, value = part.partition("=")
+        if _PARAM_NAME_RE.match(name) is None or (eq and not value):
+            raise SipParseError("malformed URI parameter")
+        if escaped:
+            name = unescape(name)
+            value = unescape(value)
+        params[name.lower()] = value if eq else None
+    return params
 
 
 def same_aor(a: SipUri, b: SipUri) -> bool:
