@@ -130,8 +130,9 @@ class App:
     ) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            # Outside the main thread (tests) there are no signals: callers use stop().
-            with contextlib.suppress(NotImplementedError, RuntimeError):
+            # Outside the main thread (tests) there are no signals (asyncio raises RuntimeError,
+            # uvloop ValueError): callers use stop().
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.stop)
         for spec in self.config.server.listen:
             host, port = await self.endpoint.listen(spec.transport, spec.host, spec.port)

@@ -38,9 +38,10 @@ log = logging.getLogger("softswitch.call")
 
 SDP = "application/sdp"
 # What we offer a callee when the caller offered nothing: the codecs we relay (payload types
-# pass through untouched, so both legs must end up on one of these).
+# pass through untouched, so both legs must end up on one of these). The address is a
+# placeholder the rewrite replaces with ours; it must not be 0.0.0.0, which means hold.
 OUR_OFFER = (
-    b"v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n"
+    b"v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
     b"m=audio 9 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
     b"a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=sendrecv\r\n"
 )
@@ -555,8 +556,8 @@ class B2bua:
     def _send_cancel(self, leg: Leg) -> None:
         leg.cancel_pending = False
         invite = leg.invite_request
-        if invite is None or leg.state is LegState.ENDED:
-            return
+        if invite is None or leg.final_status:
+            return  # the fork already ended with a final response: nothing to cancel
         headers: list[Header] = [
             ("via", invite.get("via") or ""),
             ("max-forwards", "70"),

@@ -208,7 +208,9 @@ class SipEndpoint:
         verdict = Verdict.ALLOW
         if is_request:
             verdict = self.guard.check_request(flow.host, now)
-            if verdict is Verdict.DROP:
+            # An ACK creates nothing and stops our retransmissions of the final response
+            # (often the 403 that got this address banned), so it is let through.
+            if verdict is Verdict.DROP and not data.startswith(b"ACK "):
                 return
         try:
             message = parse_message(data, max_size=self.max_size, stream=stream)

@@ -9,12 +9,6 @@ from conftest import RunningSwitch, write_config
 from sipclient import SipPeer
 
 
-@pytest.mark.xfail(
-    reason="BUG: App.run suppresses NotImplementedError/RuntimeError from add_signal_handler, "
-    "but uvloop raises ValueError outside the main thread, so the app cannot run on uvloop "
-    "in a thread (app.py, the contextlib.suppress around loop.add_signal_handler)",
-    strict=True,
-)
 def test_app_runs_on_uvloop_in_a_thread(tmp_path: Path) -> None:
     pytest.importorskip("uvloop")
     switch = RunningSwitch(write_config(tmp_path), use_uvloop=True).start()

@@ -395,12 +395,6 @@ def test_bogus_contact_reached_at_source_address(make_switch: SwitchFactory) -> 
     callee.reply(relayed, 200)
 
 
-@pytest.mark.xfail(
-    reason="BUG: a CANCEL deferred until the callee's first provisional is never sent: "
-    "B2bua._finish marks every fork ENDED, and _send_cancel returns early for ENDED legs, "
-    "so the callee keeps ringing (b2bua.py _finish / _send_cancel)",
-    strict=True,
-)
 def test_caller_cancel_before_callee_answers_anything(phones: Phones) -> None:
     """CANCEL while the callee has sent no provisional yet: the switch must wait for one."""
     p = phones
@@ -514,12 +508,6 @@ def test_shutdown_hangs_up_live_calls(phones: Phones) -> None:
     p.switch.stop()
 
 
-@pytest.mark.xfail(
-    reason="BUG: with a delayed offer the switch's offer to the callee has a media-level "
-    "'c=IN IP4 0.0.0.0' (RFC 2543 hold): b2bua.OUR_OFFER says c=0.0.0.0 and rewrite_offer "
-    "keeps 0.0.0.0 as hold, so the callee is put on hold from the start",
-    strict=True,
-)
 def test_delayed_offer_answer_in_ack(phones: Phones) -> None:
     """INVITE without SDP: the switch offers to the callee, offers to the caller in its 200,
     and takes the caller's answer from the ACK (RFC 3261 §13.2.1)."""
