@@ -8,7 +8,7 @@ boundary that turns errors into replies can answer it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from softswitch.errors import SipParseError
 
@@ -215,14 +215,15 @@ def quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-@dataclass(frozen=True, slots=True)
-class Via:
+# Via, NameAddr and CSeq are immutable NamedTuples rather than frozen dataclasses: dozens
+# are built per call and a tuple is about three times cheaper to construct.
+class Via(NamedTuple):
     """One Via value: ``SIP/2.0/UDP host:port;branch=...;rport``."""
 
     transport: str  # upper-case, as compared case-insensitively
     host: str
     port: int | None
-    params: dict[str, str | None] = field(hash=False, compare=False)
+    params: dict[str, str | None]
 
     @property
     def branch(self) -> str | None:
@@ -296,13 +297,12 @@ def _port(text: str) -> int:
     return value
 
 
-@dataclass(frozen=True, slots=True)
-class NameAddr:
+class NameAddr(NamedTuple):
     """A From/To/Contact/Route value: display name, URI, header parameters."""
 
     display: str | None
     uri: str
-    params: dict[str, str | None] = field(hash=False, compare=False)
+    params: dict[str, str | None]
     bracketed: bool = True
 
     @property
@@ -376,8 +376,7 @@ def _bracketed(display: str | None, rest: str) -> NameAddr:
     return NameAddr(display, uri, parse_params(tail[1:]))
 
 
-@dataclass(frozen=True, slots=True)
-class CSeq:
+class CSeq(NamedTuple):
     number: int
     method: str
 

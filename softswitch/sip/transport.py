@@ -12,7 +12,7 @@ import asyncio
 import logging
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from softswitch.errors import SipParseError
 from softswitch.sip.framing import KeepAlivePing, StreamFramer
@@ -20,9 +20,11 @@ from softswitch.sip.framing import KeepAlivePing, StreamFramer
 log = logging.getLogger("softswitch.sip")
 
 
-@dataclass(frozen=True, slots=True)
-class Flow:
-    """Where a message came from / must go: transport, remote host and port."""
+class Flow(NamedTuple):
+    """Where a message came from / must go: transport, remote host and port.
+
+    A NamedTuple: one is built per datagram received, and tuples are cheap to build and hash.
+    """
 
     transport: str  # "udp" | "tcp"
     host: str
