@@ -33,6 +33,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from softswitch.sip.ids import POOL
+
 __all__ = ["AuthOutcome", "AuthResult", "DigestAuthenticator", "parse_digest"]
 
 
@@ -163,7 +165,7 @@ class DigestAuthenticator:
         return len(self._seen)
 
     def _make_nonce(self, now: float) -> str:
-        body = _BODY.pack(int(now * 1000), os.urandom(8))
+        body = _BODY.pack(int(now * 1000), POOL.take(8))
         return (body + hmac.digest(self._secret, body, "sha256")[:_MAC_LEN]).hex()
 
     def _open_nonce(self, nonce: str) -> tuple[bytes, int] | None:

@@ -7,11 +7,11 @@ its Contact, so phones behind NAT (or with a wrong Contact) still get them.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
 
 from softswitch.errors import SipError
 from softswitch.sip.headers import parse_name_addr
+from softswitch.sip.ids import POOL
 from softswitch.sip.message import Header, SipRequest, SipResponse
 from softswitch.sip.transport import Flow
 
@@ -19,11 +19,11 @@ MAX_FORWARDS = "70"
 
 
 def new_tag() -> str:
-    return secrets.token_hex(6)
+    return POOL.hex(6)
 
 
 def new_call_id(host: str) -> str:
-    return f"{secrets.token_hex(10)}@{host}"
+    return f"{POOL.hex(10)}@{host}"
 
 
 # Our branches carry a mark after the RFC 3261 cookie, so a request that comes back to us
@@ -32,7 +32,7 @@ BRANCH_PREFIX = "z9hG4bKsw"
 
 
 def new_branch() -> str:
-    return BRANCH_PREFIX + secrets.token_hex(8)
+    return BRANCH_PREFIX + POOL.hex(8)
 
 
 @dataclass(slots=True)
