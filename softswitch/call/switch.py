@@ -189,13 +189,13 @@ def _check_common(request: SipRequest) -> None:
     if "?" in request.uri.partition("@")[2] or (request.uri.count("?") and "@" not in request.uri):
         # Headers embedded in a Request-URI are never acted on (RFC 4475 escruri).
         raise SipError(400, "Headers in Request-URI")
-    present = {lname for lname, _ in request.headers if lname in ("require", "proxy-require")}
-    unknown = [  # rare headers: split their values only when they are there
-        tag
-        for lname in sorted(present)
-        for tag in (t.lower() for t in _values(request, lname))
-        if tag not in SUPPORTED_OPTIONS
-    ]
+    # As a UAS only Require binds us (Proxy-Require is for proxies, RFC 3261 §20.29); the
+    # unknown tags are echoed as written (RFC 4475 bext01).
+    unknown = (
+        [tag for tag in _values(request, "require") if tag.lower() not in SUPPORTED_OPTIONS]
+        if request.has("require")
+        else []
+    )
     if unknown and request.method not in ("ACK", "CANCEL"):
         raise SipError(420, "Bad Extension", (("unsupported", ", ".join(unknown)),))
     if request.method in ("INVITE", "UPDATE") and request.to.tag is None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -40,8 +41,28 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "1004": ("Dora Vidal", "secret-1004"),
 }
 
-# A private block of RTP ports per app, cycled: 43000-43999 in blocks of 100.
-_RTP_BLOCKS = itertools.cycle(range(43000, 44000, 100))
+# A private block of RTP ports per app, cycled: 31000-39999 in blocks of 100, clear of the
+# phones' 20000-30000 and the e2e servers' 40000-49999. A block something else holds (another
+# process on the machine) is skipped.
+_RTP_BLOCKS = itertools.cycle(range(31000, 40000, 100))
+
+
+def _block_is_free(first: int, size: int = 100) -> bool:
+    for port in range(first, first + size):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind((HOST, port))
+            except OSError:
+                return False
+    return True
+
+
+def free_rtp_block() -> int:
+    for _ in range(90):  # bounded: at most one full turn of the cycle
+        first = next(_RTP_BLOCKS)
+        if _block_is_free(first):
+            return first
+    raise RuntimeError("no free block of 100 RTP ports in 31000-39999")
 
 
 class SkippableClock(RealClock):
@@ -79,7 +100,7 @@ def write_config(
     extensions: dict[str, tuple[str, str]] | None = None,
 ) -> Path:
     """A config file in ``directory``; ``server``/``security`` override the test defaults."""
-    first = next(_RTP_BLOCKS)
+    first = free_rtp_block()
     srv: dict[str, Any] = {
         "domain": HOST,
         "listen": [f"udp:{HOST}:0", f"tcp:{HOST}:0"],

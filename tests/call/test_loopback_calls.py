@@ -27,8 +27,8 @@ from softswitch.sip.message import SipRequest, SipResponse
 if TYPE_CHECKING:
     from conftest import RunningSwitch, SwitchFactory
 
-RTP_FIRST = 43000  # conftest hands every app a block of 100 ports in 43000-43999
-RTP_LAST = 43999
+RTP_FIRST = 31000  # conftest hands every app a free block of 100 ports in 31000-39999
+RTP_LAST = 39999
 
 
 @dataclass
