@@ -67,6 +67,7 @@ class Call:
         # The caller's INVITE had no SDP (RFC 3261 §13.2.1 "delayed offer"): we offer to the
         # callee ourselves, send the caller an offer in our 200 and take its answer from the ACK.
         self.late_offer = False
+        self.forget_at: float | None = None  # when its dialogs may be dropped, once ended
 
     @property
     def call_id(self) -> str:
@@ -268,7 +269,15 @@ class B2bua:
         for other in call.forks:
             if other is not leg and other.state in (LegState.CALLING, LegState.EARLY):
                 self._cancel_fork(other)
-        self._answer_a(call, leg, answer)
+        try:
+            self._answer_a(call, leg, answer)
+        except SipError as exc:  # e.g. the callee answered with no codec we relay
+            log.warning("%s callee's answer unusable: %s", call.call_id, exc.reason)
+            call.b = None
+            call.answered = None
+            self._bye(leg)
+            self._fail_a(call, exc.status, exc.reason, exc.extra_headers)
+            return
         log.info("%s answered by %s (%s)", call.call_id, call.callee, leg.flow)
 
     def _provisional_to_a(self, call: Call, leg: Leg, response: SipResponse) -> None:
@@ -280,7 +289,10 @@ class B2bua:
             if call.late_offer:
                 answer = None  # no offer in an unreliable provisional (RFC 3261 §13.2.1)
             else:
-                body = self._sdp_for_a(call, answer)
+                try:
+                    body = self._sdp_for_a(call, answer)
+                except SipError:
+                    answer = None  # early media we cannot relay: ring without it
         elif call.provisional_sent == response.status:
             return  # one 180 to the caller is enough
         call.provisional_sent = response.status
@@ -403,14 +415,11 @@ class B2bua:
         other = leg.call.other(leg)
         if other is None or other.state is not LegState.CONFIRMED:
             raise SipError(481, reason_for(481))
-        extra: tuple[Header, ...] = ()
-        content_type = request.get("content-type")
         out = other.dialog.request(
             request.method,
             self.endpoint.via(other.flow),
             body=request.body,
-            content_type=content_type,
-            extra=extra,
+            content_type=request.get("content-type"),
         )
         client = self.endpoint.send_request(out, other.flow, other)
         other.relayed[id(client)] = txn
@@ -450,7 +459,6 @@ class B2bua:
             extra=(ALLOW_HEADER,),
         )
         leg.reinvite_server = txn
-        other.invite_request = out
         other.reinvite_client = self.endpoint.send_request(
             out, other.flow, other, make_ack=_ack_builder(out)
         )
@@ -474,9 +482,13 @@ class B2bua:
             return
         call.media.set_remote(leg.side, answer)
         port = call.media.port(origin_leg.side)
-        sdp = rewrite_answer(
-            answer, self.endpoint.local_host(origin_leg.flow), port, origin_leg.origin
-        )
+        try:
+            sdp = rewrite_answer(
+                answer, self.endpoint.local_host(origin_leg.flow), port, origin_leg.origin
+            )
+        except SipError as exc:  # an answer we cannot relay: the offerer hears why
+            self._reinvite_failed(leg, exc.status)
+            return
         origin_leg.sdp_sent = sdp
         self.endpoint.respond(
             origin_leg.reinvite_server,
@@ -530,13 +542,13 @@ class B2bua:
     def _finish(self, call: Call, why: str) -> None:
         call.ended = True
         for leg in [call.a, *call.forks]:
-            if leg.state is not LegState.ENDED or leg.side == "a":
-                leg.state = LegState.ENDED
+            leg.state = LegState.ENDED
         if call.media is not None:
             call.media.close()
         self.calls.discard(call)
-        # Dialog entries stay until retransmissions die down: dropped on the timer below.
-        self._schedule(call, self.endpoint.clock.monotonic() + 32.0)
+        # Dialog entries stay until retransmissions die down (64*T1): dropped on the timer.
+        call.forget_at = self.endpoint.clock.monotonic() + 32.0
+        self._schedule(call, call.forget_at)
         if call.answered is not None:
             log.info(
                 "%s ended (%s) after %.1f s",
@@ -571,8 +583,6 @@ class B2bua:
         self.endpoint.send_request(cancel, leg.flow, leg)
 
     def _bye(self, leg: Leg) -> None:
-        if leg.state is LegState.ENDED and leg.side == "b" and leg.call.b is not leg:
-            pass
         leg.state = LegState.ENDED
         bye = leg.dialog.request("BYE", self.endpoint.via(leg.flow))
         self.endpoint.send_request(bye, leg.flow, leg)
@@ -604,7 +614,7 @@ class B2bua:
         while self._timers and self._timers[0][0] <= now:
             _, _, call = heapq.heappop(self._timers)
             if call.ended:
-                if call.started + 0.0 <= now:
+                if call.forget_at is not None and call.forget_at <= now:
                     self._forget(call)
             elif call.b is None and call.ring_deadline is not None and call.ring_deadline <= now:
                 log.info("%s no answer from %s after ring time", call.call_id, call.callee)

@@ -203,6 +203,22 @@ def test_callee_busy(phones: Phones) -> None:
     assert p.callee.expect_request("ACK", call_id=incoming.call_id).cseq.method == "ACK"
 
 
+def test_callee_answer_without_a_relayable_codec(phones: Phones) -> None:
+    """A callee that answers with a codec we cannot relay (G.729 only) is hung up on, and the
+    caller hears 488 instead of a call without audio."""
+    p = phones
+    invite, incoming = ring(p)
+    g729 = make_sdp(p.callee_rtp.port).replace(b"RTP/AVP 0 8 101", b"RTP/AVP 18")
+    assert b"RTP/AVP 18" in g729
+    tag = new_tag()
+    p.callee.reply(incoming, 200, to_tag=tag, body=g729)
+    assert p.callee.expect_request("ACK", call_id=incoming.call_id)
+    assert p.callee.expect_request("BYE", call_id=incoming.call_id)
+    final = p.caller.response(invite)
+    assert final.status == 488
+    p.caller.send(p.caller.ack_for_failure(invite, final))
+
+
 def test_unknown_extension_404(phones: Phones) -> None:
     p = phones
     invite = p.caller.invite("9999", make_sdp(p.caller_rtp.port))
