@@ -12,7 +12,7 @@ import asyncio
 import logging
 import socket
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from softswitch.errors import SipParseError
 from softswitch.sip.framing import KeepAlivePing, StreamFramer
@@ -66,8 +66,9 @@ class _TcpConnection(asyncio.Protocol):
         self.flow: Flow | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport; uvloop's is not a registered asyncio.Transport subclass, so no
+        # isinstance check here (it broke every TCP connection on uvloop).
+        self.transport = cast(asyncio.Transport, transport)
         host, port = transport.get_extra_info("peername")[:2]
         self.flow = Flow("tcp", host, port)
         self._owner._register_connection(self)

@@ -129,6 +129,7 @@ class PjEndpoint:
         # Closing a pjsua transport frees its socket only when the last transaction using it
         # ends (~32 s), and the select() ioqueue has 64 handles: recycle transports instead.
         self._free_transports: list[tuple[int, int]] = []
+        self._tcp: tuple[int, int] | None = None
         # Calls of closed phones: SWIG must not free them while PJSIP may still touch them.
         self.graveyard: list[PhoneCall] = []
         PjEndpoint._instance = self
@@ -156,6 +157,17 @@ class PjEndpoint:
 
     def release_transport(self, transport: tuple[int, int]) -> None:
         self._free_transports.append(transport)
+
+    def tcp_transport(self) -> tuple[int, int]:
+        """The one TCP SIP transport on 127.0.0.1 (shared: accounts connect out through it)."""
+        if self._tcp is None:
+            tcfg = pj.TransportConfig()
+            tcfg.port = 0
+            tcfg.boundAddress = "127.0.0.1"
+            tid = self.ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, tcfg)
+            info = self.ep.transportGetInfo(tid)
+            self._tcp = (tid, int(str(info.localName).rsplit(":", 1)[1]))
+        return self._tcp
 
     def poll(self, ms: int = 10) -> None:
         self.ep.libHandleEvents(ms)
@@ -232,6 +244,7 @@ class Phone:
         contact_forced: str | None = None,
         auto_ring: bool = True,
         reg_timeout: int = 300,
+        transport: str = "udp",
     ) -> None:
         self.epw, self.user, self.domain = endpoint, user, domain
         self.reg_events: list[tuple[int, str, int]] = []
@@ -239,7 +252,14 @@ class Phone:
         self.incoming: list[PhoneCall] = []
         self.auto_ring = auto_ring
         self.closed = False
-        self.transport_id, self.sip_port = endpoint.acquire_transport()
+        self.transport = transport
+        if transport == "tcp":
+            self.transport_id, self.sip_port = endpoint.tcp_transport()
+            # Registrar and proxy are reached over TCP: say so in their URIs.
+            registrar = registrar and f"{registrar};transport=tcp"
+            proxy = proxy and f"{proxy};transport=tcp"
+        else:
+            self.transport_id, self.sip_port = endpoint.acquire_transport()
         self.rtp_base = allocate_rtp_base()
         acfg = self._account_config(registrar, password, auth_user, proxy, reg_timeout)
         if contact_forced:
@@ -341,7 +361,8 @@ class Phone:
         with contextlib.suppress(pj.Error):
             self.acc.shutdown()
         self.epw.poll(50)  # let the un-REGISTER leave before the transport is reused
-        self.epw.release_transport((self.transport_id, self.sip_port))
+        if self.transport == "udp":  # the shared TCP transport stays for the next phone
+            self.epw.release_transport((self.transport_id, self.sip_port))
         self.epw.phones.remove(self)
 
 
