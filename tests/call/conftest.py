@@ -134,9 +134,10 @@ def _new_loop(use_uvloop: bool) -> asyncio.AbstractEventLoop:
 class RunningSwitch:
     """One App on a background thread's event loop."""
 
-    def __init__(self, config_path: Path, *, use_uvloop: bool = False) -> None:
-        # The default loop: App.run on uvloop outside the main thread fails (see the report
-        # and test_app_runs_on_uvloop_in_a_thread).
+    def __init__(self, config_path: Path, *, use_uvloop: bool = True) -> None:
+        # uvloop by default: it is what `softswitch serve` runs on (and it differs, e.g. its
+        # TCP transports are no asyncio.Transport instances); test_loopback_app covers the
+        # default asyncio loop.
         self.config_path = config_path
         self.use_uvloop = use_uvloop
         self.clock = SkippableClock()
