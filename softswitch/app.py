@@ -101,6 +101,7 @@ class App:
         self.b2bua = B2bua(
             endpoint=self.endpoint,
             media_factory=lambda: CallMedia.open(self.relay),
+            media_now=lambda: CallMedia.open_now(self.relay),
             spawn=self._spawn,
             domain=server.domain,
         )

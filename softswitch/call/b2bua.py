@@ -83,11 +83,13 @@ class B2bua:
         *,
         endpoint: SipEndpoint,
         media_factory: Callable[[], Coroutine[Any, Any, CallMedia]],
+        media_now: Callable[[], CallMedia | None] = lambda: None,
         spawn: Callable[[Coroutine[Any, Any, None]], object],
         domain: str,
     ) -> None:
         self.endpoint = endpoint
         self.media_factory = media_factory
+        self.media_now = media_now
         self.spawn = spawn
         self.domain = domain
         self.dialogs: dict[tuple[str, str], Leg] = {}  # (Call-ID, our tag) -> leg
@@ -127,7 +129,12 @@ class B2bua:
             callee,
             len(bindings),
         )
-        self.spawn(self._setup(call, offer, caller, bindings, max_forwards - 1, ring_time))
+        setup = (offer, caller, bindings, max_forwards - 1, ring_time)
+        media = self.media_now()  # under load, parked sockets: no task, no await
+        if media is not None:
+            self._ring(call, media, *setup)
+        else:
+            self.spawn(self._setup(call, *setup))
 
     async def _setup(
         self,
@@ -145,8 +152,22 @@ class B2bua:
             self._fail_a(call, 503, "No Media Ports")
             self.endpoint.flush()
             return
+        self._ring(call, media, offer, caller, bindings, max_forwards, ring_time)
+        self.endpoint.flush()
+
+    def _ring(
+        self,
+        call: Call,
+        media: CallMedia,
+        offer: SessionDescription | None,
+        caller: tuple[str, str],
+        bindings: list[Binding],
+        max_forwards: int,
+        ring_time: float,
+    ) -> None:
+        """Send the INVITE to every contact of the callee, media in hand."""
         call.media = media
-        if call.ended:
+        if call.ended:  # cancelled while the media was being set up
             media.close()
             return
         try:
@@ -161,10 +182,8 @@ class B2bua:
                 self._fork(call, binding, offer, caller, max_forwards, host_b)
         except SipError as exc:
             self._fail_a(call, exc.status, exc.reason, exc.extra_headers)
-        now = self.endpoint.clock.monotonic()
-        call.ring_deadline = now + ring_time
+        call.ring_deadline = self.endpoint.clock.monotonic() + ring_time
         self._schedule(call, call.ring_deadline)
-        self.endpoint.flush()
 
     def _fork(
         self,

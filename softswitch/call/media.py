@@ -27,6 +27,18 @@ class CallMedia:
             raise
         return cls(relay, a, b)
 
+    @classmethod
+    def open_now(cls, relay: RtpRelay) -> CallMedia | None:
+        """Media from parked endpoints without awaiting, or None if two are not ready."""
+        a = relay.take_parked()
+        if a is None:
+            return None
+        b = relay.take_parked()
+        if b is None:
+            relay.close_endpoint(a)  # back to the pool
+            return None
+        return cls(relay, a, b)
+
     @property
     def a_port(self) -> int:
         return self.a.local_port

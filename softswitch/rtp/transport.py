@@ -242,6 +242,10 @@ class RtpRelay:
         """Send an RTP packet from ep's RTP socket to its phone."""
         ep.rtp.send(data)
 
+    def take_parked(self) -> RtpEndpoint | None:
+        """A cooled-down parked endpoint, at once (no await), or None if there is none."""
+        return self._unpark()
+
     def _unpark(self) -> RtpEndpoint | None:
         """The oldest parked endpoint, if it has cooled down long enough to be reused.
 

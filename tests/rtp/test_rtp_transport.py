@@ -354,3 +354,36 @@ def test_parked_endpoints_are_bounded() -> None:
                 await asyncio.sleep(0)
 
     run(main, "asyncio")
+
+
+def test_call_media_from_parked_endpoints_without_awaiting() -> None:
+    from softswitch.call.media import CallMedia
+
+    now = [0.0]
+
+    async def main() -> None:
+        relay = RtpRelay(HOST, 41140, 41159, cool_down=1.0, clock=lambda: now[0])
+        try:
+            assert CallMedia.open_now(relay) is None  # nothing parked yet
+            first = await CallMedia.open(relay)
+            first.close()
+            assert CallMedia.open_now(relay) is None  # parked, but not cooled down
+            assert relay.parked_endpoints == 2
+            now[0] += 1.0
+            again = CallMedia.open_now(relay)
+            assert again is not None and relay.parked_endpoints == 0
+            assert {again.a_port, again.b_port} == {first.a_port, first.b_port}
+            # The pair is linked: what leg A's phone sends reaches leg B's phone.
+            phone_a, phone_b = Phone(), Phone()
+            phone_a.attach(again.a)
+            phone_b.attach(again.b)
+            phone_a.rtp.sendto(rtp(1, 0xA), (HOST, again.a_port))
+            assert (await receive(phone_b.rtp))[0] == rtp(1, 0xA)
+            phone_a.close()
+            phone_b.close()
+        finally:
+            relay.close()
+            for _ in range(3):
+                await asyncio.sleep(0)
+
+    run(main, "asyncio")
