@@ -33,6 +33,8 @@ _HOLD_HOSTS = frozenset({"0.0.0.0", "::"})
 # Seconds a closed endpoint rests before another call may use it, and how many may rest.
 COOL_DOWN = 2.0
 MAX_PARKED = 4096
+# Pairs tried per new endpoint before answering "no ports" (each failed try is two syscalls).
+MAX_BIND_TRIES = 32
 
 
 class NoPortsAvailable(SipError):
@@ -153,8 +155,10 @@ class RtpRelay:
         reused = self._unpark()
         if reused is not None:
             return reused
-        # Bounded: each free pair is tried at most once per call.
-        for _ in range(self.ports.available):
+        # Bounded twice: each free pair is tried at most once, and at most MAX_BIND_TRIES
+        # pairs per call, so a range that another program took over costs a few failed
+        # binds per call, not thousands.
+        for _ in range(min(self.ports.available, MAX_BIND_TRIES)):
             port = self.ports.allocate()
             if port is None:
                 break

@@ -315,7 +315,7 @@ def test_closed_endpoints_are_reused_only_after_cooling_down() -> None:
     now = [100.0]
 
     async def main() -> None:
-        relay = RtpRelay(HOST, 41100, 41119, cool_down=2.0, clock=lambda: now[0])
+        relay = RtpRelay(HOST, 41200, 41219, cool_down=2.0, clock=lambda: now[0])
         try:
             a, _b, phone_a, phone_b = await call(relay)
             phone_a.rtp.sendto(rtp(1, 0xA), (HOST, a.local_port))
@@ -342,7 +342,7 @@ def test_closed_endpoints_are_reused_only_after_cooling_down() -> None:
 
 def test_parked_endpoints_are_bounded() -> None:
     async def main() -> None:
-        relay = RtpRelay(HOST, 41120, 41139, max_parked=1)
+        relay = RtpRelay(HOST, 41220, 41239, max_parked=1)
         try:
             first, second = await relay.open_endpoint(), await relay.open_endpoint()
             relay.close_endpoint(first)
@@ -362,7 +362,7 @@ def test_call_media_from_parked_endpoints_without_awaiting() -> None:
     now = [0.0]
 
     async def main() -> None:
-        relay = RtpRelay(HOST, 41140, 41159, cool_down=1.0, clock=lambda: now[0])
+        relay = RtpRelay(HOST, 41240, 41259, cool_down=1.0, clock=lambda: now[0])
         try:
             assert CallMedia.open_now(relay) is None  # nothing parked yet
             first = await CallMedia.open(relay)
@@ -387,3 +387,29 @@ def test_call_media_from_parked_endpoints_without_awaiting() -> None:
                 await asyncio.sleep(0)
 
     run(main, "asyncio")
+
+
+@with_relay(41300, 41399)
+async def test_a_range_taken_by_someone_else_costs_a_bounded_number_of_binds(
+    relay: RtpRelay,
+) -> None:
+    """Another program holding the whole range: each open tries at most MAX_BIND_TRIES pairs
+    (then 503), instead of scanning every port per call."""
+    from softswitch.rtp.transport import MAX_BIND_TRIES
+
+    squatters = []
+    try:
+        for port in range(41300, 41400):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                sock.bind((HOST, port))
+            except OSError:
+                sock.close()
+                continue
+            squatters.append(sock)
+        with pytest.raises(NoPortsAvailable):
+            await relay.open_endpoint()
+        assert relay.ports.bind_failures == MAX_BIND_TRIES
+    finally:
+        for sock in squatters:
+            sock.close()
