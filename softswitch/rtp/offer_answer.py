@@ -24,10 +24,10 @@ reaches the offerer unchanged; the relay does not renumber payload types.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 
 from softswitch.errors import SipError
+from softswitch.ids import POOL
 from softswitch.rtp.sdp import Attribute, MediaDescription, SdpOrigin, SessionDescription
 from softswitch.rtp.sdp import serialize_sdp as _serialize
 
@@ -115,6 +115,11 @@ class NoCommonCodec(SipError):
         )
 
 
+def _random_session_id() -> int:
+    # From the buffered identifier pool (one getrandom per few hundred), not secrets.randbits.
+    return int.from_bytes(POOL.take(8), "big") >> 2
+
+
 class Origin:
     """One leg's o= line: fixed session id, version bumped when the body sent on it changes."""
 
@@ -124,7 +129,7 @@ class Origin:
         self, session_id: int | None = None, version: int = 1, username: str = "softswitch"
     ) -> None:
         # 62 bits: stays positive and well inside what every stack parses as a 64-bit integer.
-        self.session_id = secrets.randbits(62) if session_id is None else session_id
+        self.session_id = _random_session_id() if session_id is None else session_id
         self.version = version
         self.username = username
         self._last: bytes | None = None

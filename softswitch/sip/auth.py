@@ -33,7 +33,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from softswitch.sip.ids import POOL
+from softswitch.ids import POOL
 
 __all__ = ["AuthOutcome", "AuthResult", "DigestAuthenticator", "parse_digest"]
 

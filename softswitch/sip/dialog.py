@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from softswitch.errors import SipError
+from softswitch.ids import POOL
 from softswitch.sip.headers import parse_name_addr
-from softswitch.sip.ids import POOL
 from softswitch.sip.message import Header, SipRequest, SipResponse
 from softswitch.sip.transport import Flow
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from softswitch.ids import RandomPool
 from softswitch.sip.dialog import new_branch, new_call_id, new_tag
-from softswitch.sip.ids import RandomPool
 
 
 def test_identifiers_are_distinct_across_many_refills() -> None:
