@@ -111,31 +111,8 @@ def split_list(value: str) -> list[str]:
         if not item:
             raise SipParseError("empty header list element")
         return [item]
-    items: list[str] = []
-    start = 0
-    in_quote = False
-    in_angle = False
-    i = 0
-    n = len(value)
-    while i < n:
-        ch = value[i]
-        if in_quote:
-            if ch == "\\":
-                i += 1
-            elif ch == '"':
-                in_quote = False
-        elif ch == '"':
-            in_quote = True
-        elif ch == "<":
-            in_angle = True
-        elif ch == ">":
-            in_angle = False
-        elif ch == "," and not in_angle:
-            items.append(value[start:i].strip(_WS))
-            start = i + 1
-        i += 1
-    items.append(value[start:].strip(_WS))
-    if in_quote or any(not item for item in items):
+    items = [item.strip(_WS) for item in _split_unquoted(value, ",", angles=True)]
+    if any(not item for item in items):
         raise SipParseError("malformed header list")
     return items
 
@@ -153,7 +130,7 @@ def parse_params(text: str) -> dict[str, str | None]:
     Names are case-insensitive (lower-cased here); values are kept as written, quotes included.
     """
     params: dict[str, str | None] = {}
-    for part in text.split(";") if '"' not in text else _split_semicolons(text):
+    for part in text.split(";") if '"' not in text else _split_unquoted(text, ";"):
         name, eq, val = part.partition("=")
         name = name.strip(_WS).lower()
         if name not in _COMMON_PARAMS and not is_token(name):
@@ -168,28 +145,32 @@ def parse_params(text: str) -> dict[str, str | None]:
     return params
 
 
-def _split_semicolons(text: str) -> list[str]:
-    if '"' not in text:
-        return text.split(";")
+def _split_unquoted(text: str, sep: str, *, angles: bool = False) -> list[str]:
+    """Split at ``sep`` outside quoted strings (and outside <...> when ``angles``)."""
     parts: list[str] = []
     start = 0
-    in_quote = False
+    in_quote = in_angle = False
     i = 0
-    while i < len(text):
+    n = len(text)
+    while i < n:
         ch = text[i]
         if in_quote:
             if ch == "\\":
-                i += 1
+                i += 1  # an escaped character, whatever it is
             elif ch == '"':
                 in_quote = False
         elif ch == '"':
             in_quote = True
-        elif ch == ";":
+        elif angles and ch == "<":
+            in_angle = True
+        elif angles and ch == ">":
+            in_angle = False
+        elif ch == sep and not in_angle:
             parts.append(text[start:i])
             start = i + 1
         i += 1
     if in_quote:
-        raise SipParseError("unterminated quoted string in parameters")
+        raise SipParseError("unterminated quoted string")
     parts.append(text[start:])
     return parts
 
