@@ -12,6 +12,7 @@ import gc
 import logging
 import resource
 import signal
+import time
 from collections.abc import Callable
 
 from softswitch.call.b2bua import B2bua
@@ -190,8 +191,10 @@ class App:
             for binding in expired:
                 log.info("- registration of %s at %s expired", binding.aor, binding.contact)
             if now >= next_flush:
-                self.location.flush()
-                next_flush = now + FLUSH_INTERVAL
+                # SQLite commits (and WAL checkpoints' fsync) take milliseconds to seconds:
+                # never on the event loop, or every phone's retransmissions start.
+                await asyncio.to_thread(self.location.flush)
+                next_flush = self.clock.monotonic() + FLUSH_INTERVAL
             self.endpoint.flush()
 
 
@@ -204,6 +207,28 @@ def raise_file_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
+class GcWatch:
+    """Logs garbage collections long enough to delay SIP processing (a stall is a pause)."""
+
+    THRESHOLD = 0.02  # seconds
+
+    def __init__(self) -> None:
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        took = time.perf_counter() - self._started
+        if took >= self.THRESHOLD:
+            log.warning(
+                "- garbage collection of generation %d took %.0f ms (%d collected)",
+                info.get("generation", -1),
+                took * 1000,
+                info.get("collected", 0),
+            )
+
+
 def tune_gc() -> None:
     """Fewer cyclic-GC passes: under load the live transactions and dialogs number in the
     hundreds of thousands and each full pass walks them all (~35% of the time in the
@@ -211,6 +236,7 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
+    gc.callbacks.append(GcWatch())
 
 
 def run_app(config: CompiledConfig) -> int:
