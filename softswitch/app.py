@@ -42,6 +42,7 @@ log = logging.getLogger("softswitch")
 
 HOUSEKEEPING_INTERVAL = 0.05  # seconds between ring-timeout / expiry checks
 FLUSH_INTERVAL = 1.0  # seconds between registration store commits
+STATS_INTERVAL = 60.0  # seconds between the "stats" log lines
 SHUTDOWN_GRACE = 2.0  # seconds to let BYEs be answered before closing sockets
 
 
@@ -181,8 +182,17 @@ class App:
             and len(self.endpoint.layer) > 0
         )
 
+    def stats_line(self) -> str:
+        return (
+            f"- stats: {len(self.b2bua.calls)} call(s), {len(self.b2bua.dialogs)} dialog(s), "
+            f"{len(self.endpoint.layer)} transaction(s), {len(self.location)} registration(s), "
+            f"{self.relay.active_endpoints} media endpoint(s) ({self.relay.parked_endpoints} "
+            "parked)"
+        )
+
     async def _housekeeping(self) -> None:
         next_flush = self.clock.monotonic() + FLUSH_INTERVAL
+        next_stats = self.clock.monotonic() + STATS_INTERVAL
         while True:
             await asyncio.sleep(HOUSEKEEPING_INTERVAL)
             now = self.clock.monotonic()
@@ -195,6 +205,9 @@ class App:
                 # never on the event loop, or every phone's retransmissions start.
                 await asyncio.to_thread(self.location.flush)
                 next_flush = self.clock.monotonic() + FLUSH_INTERVAL
+            if now >= next_stats:
+                log.info(self.stats_line())
+                next_stats = now + STATS_INTERVAL
             self.endpoint.flush()
 
 
