@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -117,7 +118,7 @@ class B2bua:
         tag = new_tag()
         call = Call(self, None, caller[0], callee, now)
         dialog = uas_dialog(request, tag, self.endpoint.contact(flow, callee), flow)
-        call.a = Leg(call, "a", dialog, flow, Origin(), invite_server=txn)
+        call.a = Leg(weakref.ref(call), "a", dialog, flow, Origin(), invite_server=txn)
         txn.tu = call.a
         self.dialogs[dialog.key] = call.a
         self.calls.add(call)
@@ -212,7 +213,7 @@ class B2bua:
             local_contact=self.endpoint.contact(flow, number),
             flow=flow,
         )
-        leg = Leg(call, "b", dialog, flow, Origin())
+        leg = Leg(weakref.ref(call), "b", dialog, flow, Origin())
         sdp = rewrite_offer(offer, host_b, call.media.b_port, leg.origin)
         leg.sdp_sent = sdp
         request = dialog.request(
@@ -562,8 +563,10 @@ class B2bua:
         call.ended = True
         for leg in [call.a, *call.forks]:
             leg.state = LegState.ENDED
+            leg.release()
         if call.media is not None:
             call.media.close()
+            call.media = None
         self.calls.discard(call)
         # Dialog entries stay until retransmissions die down (64*T1): dropped on the timer.
         call.forget_at = self.endpoint.clock.monotonic() + 32.0
@@ -640,9 +643,15 @@ class B2bua:
                 self._fail_a(call, 480, "Temporarily Unavailable")
 
     def _forget(self, call: Call) -> None:
+        """Drop a finished call for good. Legs refer to their call weakly and lose their
+        transactions here, so nothing of the call is left in a reference cycle: plain
+        reference counting frees it now, without waiting for a full GC pass."""
         for leg in [call.a, *call.forks]:
             if self.dialogs.get(leg.dialog.key) is leg:
                 del self.dialogs[leg.dialog.key]
+            leg.invite_server = None
+            leg.invite_client = None
+            leg.invite_request = None
 
     def shutdown(self) -> None:
         for call in list(self.calls):

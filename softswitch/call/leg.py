@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -37,7 +38,7 @@ class LegState(enum.Enum):
 class Leg:
     """The caller side ("a") or one callee fork ("b")."""
 
-    call: Call
+    call_ref: weakref.ReferenceType[Call]  # weak: Call -> Leg -> Call must be no cycle
     side: str
     dialog: Dialog
     flow: Flow
@@ -56,12 +57,37 @@ class Leg:
     reinvite_client: ClientTxn | None = None  # a re-INVITE we sent on this leg
     relayed: dict[int, ServerTxn] = field(default_factory=dict)  # id(client txn) -> origin txn
 
+    def release(self) -> None:
+        """The call ended: keep only what late retransmissions need (dialog identity, our
+        ACK, the caller's INVITE transaction for an ACK still to come) and drop the rest, so
+        the 32 s a finished dialog is remembered costs little memory and GC work."""
+        self.media = None
+        if self.final_status or self.ack is not None or self.side == "a":
+            # Its INVITE is finished. A fork still ringing keeps both: the CANCEL we owe it
+            # (sent at its first provisional) and the ACK + BYE for a late 2xx need them.
+            self.invite_request = None
+            self.invite_client = None
+        self.reinvite_server = None
+        self.reinvite_client = None
+        self.sdp_sent = None
+        self.relayed.clear()
+
+    @property
+    def call(self) -> Call:
+        """The call this leg belongs to (ReferenceError once the call was forgotten)."""
+        call = self.call_ref()
+        if call is None:
+            raise ReferenceError("the call was forgotten")
+        return call
+
     @property
     def tag(self) -> str:
         return self.dialog.local_tag
 
     def on_txn_event(self, event: TransactionEvent[SipMessage, Flow], now: float) -> None:
-        call = self.call
+        call = self.call_ref()
+        if call is None:
+            return  # a late event for a call forgotten 32 s ago: nothing left to do
         if isinstance(event, ResponseReceived):
             call.b2bua.on_response(self, event, now)
         elif isinstance(event, TransactionTimedOut):

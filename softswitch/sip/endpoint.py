@@ -285,6 +285,8 @@ class SipEndpoint:
     ) -> None:
         flow = txn.dest
         request = txn.request
+        if request is None:
+            return  # the final response went out already: nothing more may be sent (§17.2.2)
         assert isinstance(request, SipRequest)
         response = make_response(
             request,

@@ -204,7 +204,10 @@ class ServerTransaction(_Transaction[M, D]):
     def __init__(self, key: ServerKey, method: str, request: M, dest: D, reliable: bool) -> None:
         kind = Kind.INVITE_SERVER if method == "INVITE" else Kind.NON_INVITE_SERVER
         super().__init__(kind, key, method, dest, reliable)
-        self.request = request
+        # None once a final response is sent: only its bytes are needed after that (for
+        # retransmissions), and a parsed message kept for 32 s per transaction is most of
+        # what the garbage collector would have to walk under load.
+        self.request: M | None = request
         self.last_response: bytes | None = None
         self.acked = False  # the TU reported the ACK for our 2xx
 
@@ -343,6 +346,8 @@ class TransactionLayer(Generic[M, D]):
         """Queue ``data`` to ``txn.dest`` and drive the machine (a response after the final
         one, or after the end, is discarded: §17.2.2)."""
         self._fire(txn, send_input(status), now, data, None, status)
+        if status >= 200:
+            txn.request = None
 
     def ack_2xx(self, txn: ServerTransaction[M, D], now: float) -> None:
         """The TU received the ACK for this INVITE's 2xx: stop retransmitting it."""
