@@ -43,13 +43,13 @@ log = logging.getLogger("softswitch")
 
 HOUSEKEEPING_INTERVAL = 0.05  # seconds between ring-timeout / expiry checks
 FLUSH_INTERVAL = 1.0  # seconds between registration store commits
-STATS_INTERVAL = 60.0
+STATS_INTERVAL = 60.0  # seconds between the "stats" log lines
 # Young passes of at most ~20k objects; no automatic full passes (a full pass over a busy
 # switch's heap took 1 s at 800 calls/s): the housekeeping runs them when the switch is quiet.
 # Measured at 400-800 calls/s for 60 s: no retransmission. Overridable: SOFTSWITCH_GC=a,b,c.
 GC_THRESHOLDS = (20_000, 50, 1_000_000_000)
 GC_FULL_WHEN_QUIET = 600.0  # seconds: a full pass when no call is up, at most this often
-GC_FULL_ANYWAY = 3600.0  # seconds: and at least this often, busy or not  # seconds between the "stats" log lines
+GC_FULL_ANYWAY = 3600.0  # seconds: and at least this often, busy or not
 SHUTDOWN_GRACE = 2.0  # seconds to let BYEs be answered before closing sockets
 
 
