@@ -169,7 +169,7 @@ class Server:
         return self.proc.pid
 
 
-def softswitch_config(port: int, extensions: dict[str, str], rtp_ports: str = "42000-49999") -> str:
+def softswitch_config(port: int, extensions: dict[str, str], rtp_ports: str = "10000-29999") -> str:
     lines = [
         "[server]",
         f'domain = "{HOST}"',
@@ -192,7 +192,7 @@ def softswitch(
     cwd: Path,
     port: int,
     extensions: dict[str, str],
-    rtp_ports: str = "42000-49999",
+    rtp_ports: str = "10000-29999",
     log_level: str = "WARNING",
     profile: Path | None = None,
 ) -> Iterator[Server]:

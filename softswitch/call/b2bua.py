@@ -15,13 +15,17 @@ import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from softswitch.call.calls import Call
 from softswitch.call.leg import Leg, LegState
 from softswitch.call.media import CallMedia
+from softswitch.call.offers import OUR_OFFER, SDP, answer_of, offer_of
 from softswitch.errors import SipError
 from softswitch.rtp.offer_answer import Origin, rewrite_answer, rewrite_offer
-from softswitch.rtp.sdp import SdpError, SessionDescription, parse_sdp, serialize_sdp
+from softswitch.rtp.sdp import SessionDescription, parse_sdp, serialize_sdp
 from softswitch.sip.dialog import (
     Dialog,
+    ack_builder,
+    cancel_for,
     new_branch,
     new_call_id,
     new_tag,
@@ -37,45 +41,7 @@ from softswitch.sip.transport import Flow
 
 log = logging.getLogger("softswitch.call")
 
-SDP = "application/sdp"
-# What we offer a callee when the caller offered nothing: the codecs we relay (payload types
-# pass through untouched, so both legs must end up on one of these). The address is a
-# placeholder the rewrite replaces with ours; it must not be 0.0.0.0, which means hold.
-OUR_OFFER = (
-    b"v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-    b"m=audio 9 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
-    b"a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=sendrecv\r\n"
-)
 ALLOW_HEADER = ("allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE")
-
-
-class Call:
-    """One call: leg A, its forks, the winning leg B, and their media."""
-
-    def __init__(self, b2bua: B2bua, a: Leg | None, caller: str, callee: str, now: float) -> None:
-        self.b2bua = b2bua
-        self.a: Leg = a  # type: ignore[assignment]  # set right after construction
-        self.forks: list[Leg] = []
-        self.b: Leg | None = None
-        self.caller = caller
-        self.callee = callee
-        self.started = now
-        self.answered: float | None = None
-        self.ended = False
-        self.media: CallMedia | None = None
-        self.ring_deadline: float | None = None
-        self.provisional_sent = 0
-        # The caller's INVITE had no SDP (RFC 3261 §13.2.1 "delayed offer"): we offer to the
-        # callee ourselves, send the caller an offer in our 200 and take its answer from the ACK.
-        self.late_offer = False
-        self.forget_at: float | None = None  # when its dialogs may be dropped, once ended
-
-    @property
-    def call_id(self) -> str:
-        return self.a.dialog.call_id
-
-    def other(self, leg: Leg) -> Leg | None:
-        return self.b if leg is self.a else self.a
 
 
 class B2bua:
@@ -111,7 +77,7 @@ class B2bua:
         now: float,
     ) -> None:
         """Ring every binding of ``callee`` for ``caller`` (number, name)."""
-        offer = _offer_of(request)
+        offer = offer_of(request)
         max_forwards = int(request.get("max-forwards") or 70)
         if max_forwards <= 1:
             raise SipError(483, "Too Many Hops")
@@ -226,7 +192,7 @@ class B2bua:
         request.set("max-forwards", str(max_forwards))
         leg.invite_request = request
         leg.invite_client = self.endpoint.send_request(
-            request, flow, leg, make_ack=_ack_builder(request)
+            request, flow, leg, make_ack=ack_builder(request)
         )
         call.forks.append(leg)
         self.dialogs[dialog.key] = leg
@@ -277,7 +243,7 @@ class B2bua:
         if call.ended or (call.b is not None and call.b is not leg):
             self._bye(leg)
             return
-        answer = _answer_of(response)
+        answer = answer_of(response)
         if answer is None:
             log.warning("%s callee answered without SDP", call.call_id)
             self._bye(leg)
@@ -302,7 +268,7 @@ class B2bua:
 
     def _provisional_to_a(self, call: Call, leg: Leg, response: SipResponse) -> None:
         assert call.media is not None and call.a.invite_server is not None
-        answer = _answer_of(response)
+        answer = answer_of(response)
         body = b""
         if answer is not None:  # early media: forward it, anchored
             call.media.set_remote("b", answer)
@@ -402,7 +368,7 @@ class B2bua:
 
     def _answer_in_ack(self, leg: Leg, ack: SipRequest) -> None:
         call = leg.call
-        answer = _answer_of(ack)
+        answer = answer_of(ack)
         if answer is None or call.media is None:
             log.warning("%s the caller's ACK carries no SDP answer: ending", call.call_id)
             self.hangup(call, "no answer in ACK")
@@ -452,7 +418,7 @@ class B2bua:
             raise SipError(491, "Request Pending")
         if leg.reinvite_server is not None or other.reinvite_client is not None:
             raise SipError(491, "Request Pending")
-        offer = _offer_of(request)
+        offer = offer_of(request)
         self.endpoint.respond(txn, 100)
         if offer is None:
             # No offer: answer it ourselves with the SDP this leg already has.
@@ -480,7 +446,7 @@ class B2bua:
         )
         leg.reinvite_server = txn
         other.reinvite_client = self.endpoint.send_request(
-            out, other.flow, other, make_ack=_ack_builder(out)
+            out, other.flow, other, make_ack=ack_builder(out)
         )
 
     def _reinvite_response(self, leg: Leg, response: SipResponse, now: float) -> None:
@@ -494,7 +460,7 @@ class B2bua:
             return
         update_from_response(leg.dialog, response)
         self._ack_2xx(leg, cseq=response.cseq.number)
-        answer = _answer_of(response)
+        answer = answer_of(response)
         if origin_leg is None or origin_leg.reinvite_server is None or call.media is None:
             return
         if answer is None:
@@ -592,16 +558,7 @@ class B2bua:
         invite = leg.invite_request
         if invite is None or leg.final_status:
             return  # the fork already ended with a final response: nothing to cancel
-        headers: list[Header] = [
-            ("via", invite.get("via") or ""),
-            ("max-forwards", "70"),
-            ("from", invite.get("from") or ""),
-            ("to", invite.get("to") or ""),
-            ("call-id", invite.call_id),
-            ("cseq", f"{invite.cseq.number} CANCEL"),
-        ]
-        headers.extend(("route", r) for r in invite.get_all("route"))
-        cancel = SipRequest("CANCEL", invite.uri, headers)
+        cancel = cancel_for(invite)
         self.endpoint.send_request(cancel, leg.flow, leg)
 
     def _bye(self, leg: Leg) -> None:
@@ -661,28 +618,6 @@ class B2bua:
 # --- helpers -------------------------------------------------------------------------
 
 
-def _offer_of(request: SipRequest) -> SessionDescription | None:
-    """The SDP offer of an INVITE (None: no body, a delayed offer); bad SDP is a 400."""
-    if not request.body:
-        return None
-    if request.content_type != SDP:
-        raise SipError(415, "Unsupported Media Type", (("accept", SDP),))
-    try:
-        return parse_sdp(request.body)
-    except SdpError as exc:
-        raise SipError(400, f"Bad SDP: {exc}") from None
-
-
-def _answer_of(message: SipMessage) -> SessionDescription | None:
-    """The SDP a response (or an ACK) carries; None if none or unreadable."""
-    if not message.body or message.content_type != SDP:
-        return None
-    try:
-        return parse_sdp(message.body)
-    except SdpError:
-        return None
-
-
 def _binding_flow(binding: Binding) -> Flow:
     return Flow(binding.transport, binding.source_host, binding.source_port)
 
@@ -695,25 +630,3 @@ def _best_failure(statuses: list[int]) -> int:
     if statuses and all(s == 408 for s in statuses):
         return 408
     return 480
-
-
-def _ack_builder(invite: SipRequest) -> Callable[[SipMessage], bytes]:
-    def build(response: SipMessage) -> bytes:
-        return _non2xx_ack(invite, response)
-
-    return build
-
-
-def _non2xx_ack(invite: SipRequest, response: SipMessage) -> bytes:
-    """The ACK for a non-2xx final (RFC 3261 §17.1.1.3): same branch, To from the response."""
-    to = response.get("to") or invite.get("to") or ""
-    headers: list[Header] = [
-        ("via", (invite.get("via") or "").split(",")[0]),
-        ("max-forwards", "70"),
-        ("from", invite.get("from") or ""),
-        ("to", to),
-        ("call-id", invite.call_id),
-        ("cseq", f"{invite.cseq.number} ACK"),
-    ]
-    headers.extend(("route", r) for r in invite.get_all("route"))
-    return SipRequest("ACK", invite.uri, headers).to_bytes()

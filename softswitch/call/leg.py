@@ -22,7 +22,7 @@ from softswitch.sip.transaction import (
 from softswitch.sip.transport import Flow
 
 if TYPE_CHECKING:
-    from softswitch.call.b2bua import Call
+    from softswitch.call.calls import Call
     from softswitch.rtp.transport import RtpEndpoint
 
 

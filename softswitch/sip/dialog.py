@@ -7,12 +7,13 @@ its Contact, so phones behind NAT (or with a wrong Contact) still get them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from softswitch.errors import SipError
 from softswitch.ids import POOL
 from softswitch.sip.headers import parse_name_addr
-from softswitch.sip.message import Header, SipRequest, SipResponse
+from softswitch.sip.message import Header, SipMessage, SipRequest, SipResponse
 from softswitch.sip.transport import Flow
 
 MAX_FORWARDS = "70"
@@ -143,3 +144,38 @@ def _contact_uri(values: list[str]) -> str | None:
 def _without_tag(rendered: str) -> str:
     head, _, _ = rendered.partition(">")
     return head + ">"
+
+
+def cancel_for(invite: SipRequest) -> SipRequest:
+    """The CANCEL for an INVITE we sent (RFC 3261 §9.1): same branch, Request-URI, Call-ID,
+    From, To and CSeq number; its own method."""
+    return SipRequest("CANCEL", invite.uri, _mirror(invite, invite.get("to") or "", "CANCEL"))
+
+
+def non2xx_ack(invite: SipRequest, response: SipMessage) -> bytes:
+    """The ACK for a non-2xx final response (RFC 3261 §17.1.1.3): the INVITE's branch and
+    Request-URI, the To of the response (with its tag)."""
+    to = response.get("to") or invite.get("to") or ""
+    return SipRequest("ACK", invite.uri, _mirror(invite, to, "ACK")).to_bytes()
+
+
+def ack_builder(invite: SipRequest) -> Callable[[SipMessage], bytes]:
+    """What an INVITE client transaction calls to build the ACK for a non-2xx final."""
+
+    def build(response: SipMessage) -> bytes:
+        return non2xx_ack(invite, response)
+
+    return build
+
+
+def _mirror(invite: SipRequest, to: str, method: str) -> list[Header]:
+    headers: list[Header] = [
+        ("via", (invite.get("via") or "").split(",")[0]),
+        ("max-forwards", MAX_FORWARDS),
+        ("from", invite.get("from") or ""),
+        ("to", to),
+        ("call-id", invite.call_id),
+        ("cseq", f"{invite.cseq.number} {method}"),
+    ]
+    headers.extend(("route", route) for route in invite.get_all("route"))
+    return headers

@@ -14,7 +14,7 @@ import gc
 
 from scripted import build, one_call, run_timers
 
-from softswitch.call.b2bua import Call
+from softswitch.call.calls import Call
 from softswitch.call.leg import Leg
 from softswitch.sip.transaction import ClientTransaction, ServerTransaction
 

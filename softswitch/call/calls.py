@@ -1,0 +1,39 @@
+"""One call as the B2BUA sees it: leg A, its forks, the winning leg B, media, timing."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from softswitch.call.b2bua import B2bua
+    from softswitch.call.leg import Leg
+    from softswitch.call.media import CallMedia
+
+
+class Call:
+    """One call: leg A, its forks, the winning leg B, and their media."""
+
+    def __init__(self, b2bua: B2bua, a: Leg | None, caller: str, callee: str, now: float) -> None:
+        self.b2bua = b2bua
+        self.a: Leg = a  # type: ignore[assignment]  # set right after construction
+        self.forks: list[Leg] = []
+        self.b: Leg | None = None
+        self.caller = caller
+        self.callee = callee
+        self.started = now
+        self.answered: float | None = None
+        self.ended = False
+        self.media: CallMedia | None = None
+        self.ring_deadline: float | None = None
+        self.provisional_sent = 0
+        # The caller's INVITE had no SDP (RFC 3261 §13.2.1 "delayed offer"): we offer to the
+        # callee ourselves, send the caller an offer in our 200 and take its answer from the ACK.
+        self.late_offer = False
+        self.forget_at: float | None = None  # when its dialogs may be dropped, once ended
+
+    @property
+    def call_id(self) -> str:
+        return self.a.dialog.call_id
+
+    def other(self, leg: Leg) -> Leg | None:
+        return self.b if leg is self.a else self.a
