@@ -127,13 +127,13 @@ def parse_sdp(body: bytes) -> SessionDescription:
             current = _parse_media(value)
             sdp.media.append(current)
         elif current is not None:
-            _parse_media_line(current, kind, value)
+            _parse_line(current, kind, value)
         elif kind == "o":
             origin = _parse_origin(value)
         elif kind == "s" and session_name is None:
             session_name = value
         else:
-            _parse_session_line(sdp, kind, value)
+            _parse_line(sdp, kind, value)
     if origin is None:
         raise SdpError("no o= line")
     sdp.origin = origin
@@ -172,15 +172,16 @@ def _parse_attribute(value: str) -> Attribute:
     return (name, rest) if colon else (name, None)
 
 
-def _parse_session_line(sdp: SessionDescription, kind: str, value: str) -> None:
+def _parse_line(target: SessionDescription | MediaDescription, kind: str, value: str) -> None:
+    """An a=, c=, b= or other line, at session or media level (the same fields at both)."""
     if kind == "a":
-        sdp.attributes.append(_parse_attribute(value))
+        target.attributes.append(_parse_attribute(value))
     elif kind == "c":
-        sdp.connection = _parse_connection(value)
+        target.connection = _parse_connection(value)
     elif kind == "b":
-        sdp.bandwidths.append(_parse_bandwidth(value))
+        target.bandwidths.append(_parse_bandwidth(value))
     else:
-        sdp.other.append((kind, value))
+        target.other.append((kind, value))
 
 
 def _parse_media(value: str) -> MediaDescription:
@@ -197,17 +198,6 @@ def _parse_media(value: str) -> MediaDescription:
     if not 0 <= port <= 65535:
         raise SdpError(f"m= port out of range: {port}")
     return MediaDescription(parts[0], port, parts[2], parts[3:], port_count=port_count)
-
-
-def _parse_media_line(media: MediaDescription, kind: str, value: str) -> None:
-    if kind == "a":
-        media.attributes.append(_parse_attribute(value))
-    elif kind == "c":
-        media.connection = _parse_connection(value)
-    elif kind == "b":
-        media.bandwidths.append(_parse_bandwidth(value))
-    else:
-        media.other.append((kind, value))
 
 
 # --- serialization -----------------------------------------------------------------------
