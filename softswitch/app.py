@@ -21,6 +21,7 @@ from softswitch.call.media import CallMedia
 from softswitch.call.switch import Switch, User
 from softswitch.clock import Clock, RealClock
 from softswitch.config import CompiledConfig, resolve_passwords
+from softswitch.dialplan.services import MediaStack
 from softswitch.rtp.transport import RtpRelay
 from softswitch.sip.auth import DigestAuthenticator
 from softswitch.sip.endpoint import SipEndpoint
@@ -66,7 +67,13 @@ class App:
         self.accounts: dict[str, Account] = {}
         for ext in self.config.extensions.values():
             assert ext.password is not None
-            user = User(ext.number, ext.name, ext.password, ext.ring_time or server.ring_time)
+            user = User(
+                ext.number,
+                ext.name,
+                ext.password,
+                ext.ring_time or server.ring_time,
+                ext.record,
+            )
             self.users_by_name[ext.username] = user
             self.users_by_number[ext.number] = user
             self.accounts[ext.username] = Account(ext.number, ext.password)
@@ -107,12 +114,14 @@ class App:
             wall=self.clock.wall,
         )
         self._tasks: asyncio.TaskGroup | None = None
+        self.media = MediaStack(self.config, self.relay, self.clock.monotonic)
         self.b2bua = B2bua(
             endpoint=self.endpoint,
             media_factory=lambda: CallMedia.open(self.relay),
             media_now=lambda: CallMedia.open_now(self.relay),
             spawn=self._spawn,
             domain=server.domain,
+            features=self.media.features,
         )
         self.switch = Switch(
             endpoint=self.endpoint,
@@ -124,6 +133,8 @@ class App:
             user_by_name=self.users_by_name.get,
             user_by_number=self.users_by_number.get,
             wall=self.clock.wall,
+            local_app=self.media.app_for,
+            media=self.media.services,
         )
         self.endpoint.tu = self.switch
         self._stop = asyncio.Event()
@@ -144,6 +155,8 @@ class App:
             # uvloop ValueError): callers use stop().
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.stop)
+        # Before listening: the first caller must not wait for text-to-speech.
+        await asyncio.to_thread(self.media.warm)
         for spec in self.config.server.listen:
             host, port = await self.endpoint.listen(spec.transport, spec.host, spec.port)
             log.info("- listening %s %s:%d", spec.transport, host, port)
@@ -170,6 +183,7 @@ class App:
             self.location.flush()
             self.store.close()
             await self.endpoint.close()
+            self.media.close()
             self.relay.close()
             log.info("- stopped")
 

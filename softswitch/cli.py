@@ -1,4 +1,4 @@
-"""Command line: ``softswitch serve | check | credentials``."""
+"""Command line: ``softswitch serve | check | credentials | prompts``."""
 
 from __future__ import annotations
 
@@ -6,11 +6,14 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TextIO
 
 from softswitch.app import run_app
 from softswitch.config import ConfigError, load_config
 from softswitch.config.cli import run_check, run_credentials
 from softswitch.logs import setup_logging
+from softswitch.media.audiofile import probe_audio
+from softswitch.media.prompts import render_all
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,15 +27,21 @@ def build_parser() -> argparse.ArgumentParser:
     creds = sub.add_parser("credentials", help="print an extension's SIP username and password")
     creds.add_argument("extension")
     creds.add_argument("--config", type=Path)
+    prompts = sub.add_parser(
+        "prompts", help="convert every prompt and music-on-hold track ahead of time"
+    )
+    prompts.add_argument("--config", type=Path)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "check":
-        return run_check(args.config, sys.stdout)
+        return run_check(args.config, sys.stdout, probe=probe_audio)
     if args.command == "credentials":
         return run_credentials(args.config, args.extension, sys.stdout)
+    if args.command == "prompts":
+        return run_prompts(args.config, sys.stdout, sys.stderr)
     setup_logging(args.log_level)
     try:
         config = load_config(args.config)
@@ -42,3 +51,47 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     logging.getLogger("softswitch").info("- starting with %s", ", ".join(config.files))
     return run_app(config)
+
+
+def run_prompts(path: Path | None, out: TextIO, err: TextIO) -> int:
+    """Render every configured prompt, music-on-hold track and system prompt into the cache,
+    drawing a progress bar on ``err``; list what failed and return 1 if anything did."""
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            err.write(f"{issue}\n")
+        return 1
+    bar = ProgressBar(err)
+    failures = render_all(config, bar.update)
+    bar.finish()
+    for failure in failures:
+        err.write(f"failed: {failure.name}: {failure.message}\n")
+    if failures:
+        return 1
+    out.write(f"OK: {bar.total} rendered into {config.server.state_dir / 'prompts'}\n")
+    return 0
+
+
+class ProgressBar:
+    """``[#####     ] 3/7 bienvenida``, redrawn in place with a carriage return (plain text: no
+    terminal codes, so a log file shows readable lines)."""
+
+    WIDTH = 10
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._drawn = 0  # length of the line on screen, to blank out a longer previous one
+        self.total = 0
+
+    def update(self, done: int, total: int, name: str) -> None:
+        self.total = total
+        filled = self.WIDTH * done // total if total else self.WIDTH
+        line = f"[{'#' * filled}{' ' * (self.WIDTH - filled)}] {done}/{total} {name}"
+        self._stream.write("\r" + line.ljust(self._drawn))
+        self._stream.flush()
+        self._drawn = len(line)
+
+    def finish(self) -> None:
+        if self._drawn:
+            self._stream.write("\n")

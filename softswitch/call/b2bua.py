@@ -16,6 +16,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from softswitch.call.calls import Call
+from softswitch.call.features import MediaFeatures, codecs_of, hold_requested
 from softswitch.call.leg import Leg, LegState
 from softswitch.call.media import CallMedia
 from softswitch.call.offers import OUR_OFFER, SDP, answer_of, offer_of
@@ -53,7 +54,9 @@ class B2bua:
         media_now: Callable[[], CallMedia | None] = lambda: None,
         spawn: Callable[[Coroutine[Any, Any, None]], object],
         domain: str,
+        features: MediaFeatures | None = None,
     ) -> None:
+        self.features = features
         self.endpoint = endpoint
         self.media_factory = media_factory
         self.media_now = media_now
@@ -75,20 +78,17 @@ class B2bua:
         bindings: list[Binding],
         ring_time: float,
         now: float,
+        record: bool = False,
     ) -> None:
         """Ring every binding of ``callee`` for ``caller`` (number, name)."""
         offer = offer_of(request)
         max_forwards = int(request.get("max-forwards") or 70)
         if max_forwards <= 1:
             raise SipError(483, "Too Many Hops")
-        tag = new_tag()
-        call = Call(self, None, caller[0], callee, now)
-        dialog = uas_dialog(request, tag, self.endpoint.contact(flow, callee), flow)
-        call.a = Leg(weakref.ref(call), "a", dialog, flow, Origin(), invite_server=txn)
-        txn.tu = call.a
-        self.dialogs[dialog.key] = call.a
-        self.calls.add(call)
-        self.endpoint.respond(txn, 100)
+        call = self.new_call(txn, request, flow, caller[0], callee, now)
+        call.offer_a = offer
+        call.record = record
+        dialog = call.a.dialog
         log.info(
             "%s INVITE from %s to %s: ringing %d contact(s)",
             dialog.call_id,
@@ -102,6 +102,19 @@ class B2bua:
             self._ring(call, media, *setup)
         else:
             self.spawn(self._setup(call, *setup))
+
+    def new_call(
+        self, txn: ServerTxn, request: SipRequest, flow: Flow, caller: str, callee: str, now: float
+    ) -> Call:
+        """A call with its leg A (the caller's dialog, our tag), after a 100 Trying."""
+        call = Call(self, None, caller, callee, now)
+        dialog = uas_dialog(request, new_tag(), self.endpoint.contact(flow, callee), flow)
+        call.a = Leg(weakref.ref(call), "a", dialog, flow, Origin(), invite_server=txn)
+        txn.tu = call.a
+        self.dialogs[dialog.key] = call.a
+        self.calls.add(call)
+        self.endpoint.respond(txn, 100)
+        return call
 
     async def _setup(
         self,
@@ -180,7 +193,7 @@ class B2bua:
             flow=flow,
         )
         leg = Leg(weakref.ref(call), "b", dialog, flow, Origin())
-        sdp = rewrite_offer(offer, host_b, call.media.b_port, leg.origin)
+        sdp = rewrite_offer(offer, host_b, call.media.b_port, leg.origin, add_g711=True)
         leg.sdp_sent = sdp
         request = dialog.request(
             "INVITE",
@@ -300,6 +313,8 @@ class B2bua:
         call.media.set_remote("b", answer)
         body = self._sdp_for_a(call, answer)
         call.a.state = LegState.ANSWERED
+        if call.record and self.features is not None:
+            self.features.start_recording(call)
         self.endpoint.respond(
             call.a.invite_server,
             200,
@@ -311,11 +326,17 @@ class B2bua:
 
     def _sdp_for_a(self, call: Call, answer: SessionDescription) -> bytes:
         assert call.media is not None
-        # With a delayed offer the callee's answer becomes our offer to the caller.
-        rewrite = rewrite_offer if call.late_offer else rewrite_answer
-        sdp = rewrite(
-            answer, self.endpoint.local_host(call.a.flow), call.media.a_port, call.a.origin
-        )
+        host, port = self.endpoint.local_host(call.a.flow), call.media.a_port
+        if call.late_offer:
+            # With a delayed offer the callee's answer becomes our offer to the caller.
+            sdp = rewrite_offer(answer, host, port, call.a.origin)
+        else:
+            pair = codecs_of(call.offer_a, answer)
+            transcoded = pair is not None and pair[0][1] != pair[1][1]
+            codec = (str(pair[0][0]), pair[0][1]) if pair is not None and transcoded else None
+            sdp = rewrite_answer(answer, host, port, call.a.origin, codec=codec)
+            if pair is not None:
+                call.media.set_codecs(*pair)
         call.a.sdp_sent = sdp
         return serialize_sdp(sdp)
 
@@ -382,7 +403,9 @@ class B2bua:
         leg.dialog.check_remote_cseq(request)
         txn.tu = leg
         method = request.method
-        if method == "BYE":
+        if leg.call.local is not None and method in ("INVITE", "INFO"):
+            leg.call.local.on_request(txn, request)
+        elif method == "BYE":
             self.endpoint.respond(txn, 200)
             log.info(
                 "%s BYE from the %s", leg.call.call_id, "caller" if leg.side == "a" else "callee"
@@ -434,8 +457,13 @@ class B2bua:
             )
             return
         call.media.set_remote(leg.side, offer)
+        if self.features is not None:
+            self.features.on_offer(call, leg.side, other.side, hold_requested(offer))
         port = call.media.port(other.side)
-        sdp = rewrite_offer(offer, self.endpoint.local_host(other.flow), port, other.origin)
+        sdp = rewrite_offer(
+            offer, self.endpoint.local_host(other.flow), port, other.origin, add_g711=True
+        )
+        leg.pending_offer = offer
         other.sdp_sent = sdp
         out = other.dialog.request(
             "INVITE",
@@ -468,9 +496,21 @@ class B2bua:
             return
         call.media.set_remote(leg.side, answer)
         port = call.media.port(origin_leg.side)
+        pair = codecs_of(origin_leg.pending_offer, answer)
+        codec = None
+        if pair is not None:
+            theirs, ours = pair  # the re-INVITE's sender, and this leg
+            if theirs[1] != ours[1]:
+                codec = (str(theirs[0]), theirs[1])
+            a, b = (theirs, ours) if origin_leg.side == "a" else (ours, theirs)
+            call.media.set_codecs(a, b)
         try:
             sdp = rewrite_answer(
-                answer, self.endpoint.local_host(origin_leg.flow), port, origin_leg.origin
+                answer,
+                self.endpoint.local_host(origin_leg.flow),
+                port,
+                origin_leg.origin,
+                codec=codec,
             )
         except SipError as exc:  # an answer we cannot relay: the offerer hears why
             self._reinvite_failed(leg, exc.status)
@@ -509,6 +549,12 @@ class B2bua:
                 self._cancel_fork(leg)
         self._finish(call, why)
 
+    def fail(
+        self, call: Call, status: int, reason: str | None, extra: tuple[Header, ...] = ()
+    ) -> None:
+        """Refuse a call that is still ringing on leg A."""
+        self._fail_a(call, status, reason, extra)
+
     def _fail_a(
         self, call: Call, status: int, reason: str | None, extra: tuple[Header, ...] = ()
     ) -> None:
@@ -533,6 +579,8 @@ class B2bua:
         if call.media is not None:
             call.media.close()
             call.media = None
+        if call.local is not None:
+            call.local.close()
         self.calls.discard(call)
         # Dialog entries stay until retransmissions die down (64*T1): dropped on the timer.
         call.forget_at = self.endpoint.clock.monotonic() + 32.0

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from softswitch.call.b2bua import B2bua
     from softswitch.call.leg import Leg
+    from softswitch.call.local import LocalSession
     from softswitch.call.media import CallMedia
+    from softswitch.rtp.sdp import SessionDescription
 
 
 class Call:
@@ -24,6 +27,10 @@ class Call:
         self.answered: float | None = None
         self.ended = False
         self.media: CallMedia | None = None
+        self.local: LocalSession | None = None  # a call the switch answered itself
+        self.offer_a: SessionDescription | None = None  # the caller's offer, for transcoding
+        self.record = False  # record this call once answered
+        self.recording_path: Path | None = None
         self.ring_deadline: float | None = None
         self.provisional_sent = 0
         # The caller's INVITE had no SDP (RFC 3261 §13.2.1 "delayed offer"): we offer to the

@@ -54,6 +54,7 @@ class Leg:
     final_status: int = 0
     sdp_sent: SessionDescription | None = None  # last SDP we sent on this leg
     reinvite_server: ServerTxn | None = None  # a re-INVITE from this leg being relayed
+    pending_offer: SessionDescription | None = None  # that re-INVITE's offer
     reinvite_client: ClientTxn | None = None  # a re-INVITE we sent on this leg
     relayed: dict[int, ServerTxn] = field(default_factory=dict)  # id(client txn) -> origin txn
 
@@ -69,6 +70,7 @@ class Leg:
             self.invite_client = None
         self.reinvite_server = None
         self.reinvite_client = None
+        self.pending_offer = None
         self.sdp_sent = None
         self.relayed.clear()
 

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from softswitch.call.b2bua import B2bua
+from softswitch.call.local import LocalApp, MediaServices, answer_locally
+from softswitch.call.offers import offer_of
 from softswitch.errors import SipError, SipParseError
 from softswitch.sip.auth import AuthOutcome, DigestAuthenticator
 from softswitch.sip.endpoint import ServerTxn, SipEndpoint, reason_for
@@ -57,6 +59,7 @@ class User:
     name: str
     password: str
     ring_time: float
+    record: str = "none"  # none | inbound | outbound | all (an extension's `record`)
 
 
 class Switch:
@@ -72,7 +75,11 @@ class Switch:
         user_by_name: Callable[[str], User | None],
         user_by_number: Callable[[str], User | None],
         wall: Callable[[], float],
+        local_app: Callable[[str], LocalApp | None] = lambda number: None,
+        media: MediaServices | None = None,
     ) -> None:
+        self.local_app = local_app
+        self.media = media
         self.endpoint = endpoint
         self.b2bua = b2bua
         self.registration = registration
@@ -137,6 +144,10 @@ class Switch:
             raise SipError(exc.status if exc.status == 416 else 400, exc.reason) from None
         callee = self.user_by_number(target)
         if callee is None:
+            app = self.local_app(target) if self.media is not None else None
+            if app is not None:
+                self._answer_locally(txn, request, flow, caller, target, app, now)
+                return
             log.info("%s INVITE from %s to unknown %r: 404", request.call_id, caller.number, target)
             raise SipError(404, "Not Found")
         bindings = self.location.lookup(Aor(callee.number), self.wall())
@@ -154,7 +165,30 @@ class Switch:
             bindings,
             callee.ring_time,
             now,
+            record=caller.record in ("outbound", "all") or callee.record in ("inbound", "all"),
         )
+
+    def _answer_locally(
+        self,
+        txn: ServerTxn,
+        request: SipRequest,
+        flow: Flow,
+        caller: User,
+        target: str,
+        app: LocalApp,
+        now: float,
+    ) -> None:
+        offer = offer_of(request)
+        if offer is None:
+            # A delayed offer would need our offer in the 200 and the answer in the ACK;
+            # phones calling a service number all send one, so it is refused clearly.
+            raise SipError(
+                488, "Not Acceptable Here", (("warning", '399 softswitch "SDP offer required"'),)
+            )
+        assert self.media is not None
+        call = self.b2bua.new_call(txn, request, flow, caller.number, target, now)
+        log.info("%s INVITE from %s to service %s", call.call_id, caller.number, target)
+        self.b2bua.spawn(answer_locally(self.b2bua, self.media, call, offer, app))
 
     def _authenticate(
         self, txn: ServerTxn, request: SipRequest, flow: Flow, now: float

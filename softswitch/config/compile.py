@@ -20,18 +20,27 @@ from softswitch.config.decode import DecodedConfig, Report
 from softswitch.config.linemap import KeyPath
 from softswitch.config.model import (
     CompiledConfig,
+    Conference,
     Extension,
     IpNetwork,
     ListenSpec,
+    MusicClass,
+    Prompt,
     SecurityConfig,
     ServerConfig,
     VoicemailSettings,
 )
 from softswitch.config.schema import (
+    MUSIC_SUFFIXES,
+    TTS_LANGUAGES,
+    ConferenceSection,
     ExtensionSection,
+    MusicOnHoldSection,
+    PromptSection,
     SecuritySection,
     ServerSection,
     VoicemailSection,
+    normalize_language,
 )
 
 BaseDir = Callable[[KeyPath], Path]
@@ -49,6 +58,12 @@ _USERNAME = re.compile(r"[A-Za-z0-9._~+-]{1,64}")
 _PHONE_NUMBER = re.compile(r"\+?[0-9]{2,20}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _PIN = re.compile(r"[0-9]{4,12}")
+_EXTENSION_NUMBER = re.compile(r"[0-9]{2,8}")
+# Names are written after "prompt:" or "conference:" in actions: no spaces, colons or commas.
+_NAME = re.compile(r"[\w.-]{1,64}")
+_LANGUAGE_EXAMPLES = '(e.g. "es", "en", "ca", "eu", "gl", "pt-br")'
+# Always available to moh_when_alone: the configured class of that name, else a built-in tune.
+DEFAULT_MUSIC_CLASS = "default"
 _MIN_RTP_PORT = 1024
 _MIN_MESSAGE_SIZE, _MAX_MESSAGE_SIZE = 1024, 1 << 20
 
@@ -57,12 +72,17 @@ def compile_config(
     decoded: DecodedConfig, base_dir: BaseDir, files: tuple[str, ...], report: Report
 ) -> CompiledConfig:
     server = compile_server(decoded.server, base_dir(("server", "state_dir")), report)
+    extensions = compile_extensions(decoded.extensions, decoded.raw_sections, report)
+    music = compile_music(decoded.music_on_hold, base_dir, report)
     return CompiledConfig(
         server=server,
         security=compile_security(decoded.security, report),
-        extensions=compile_extensions(decoded.extensions, decoded.raw_sections, report),
+        extensions=extensions,
         files=files,
         raw_sections=MappingProxyType(dict(decoded.raw_sections)),
+        prompts=compile_prompts(decoded.prompts, server.language, base_dir, report),
+        music_on_hold=music,
+        conferences=compile_conferences(decoded.conferences, extensions, music, report),
     )
 
 
@@ -82,6 +102,9 @@ def compile_server(section: ServerSection, state_base: Path, report: Report) -> 
         report(at("timezone"), f'unknown time zone {_q(section.timezone)} (e.g. "Europe/Madrid")')
     if not _LANGUAGE.fullmatch(section.language):
         report(at("language"), f'not a language code: {_q(section.language)} (e.g. "es", "en")')
+    elif normalize_language(section.language) not in TTS_LANGUAGES:
+        message = f"no text-to-speech voice for {_q(section.language)} {_LANGUAGE_EXAMPLES}"
+        report(at("language"), message)
     if not section.state_dir:
         report(at("state_dir"), "must not be empty")
     _positive(section.ring_time, at("ring_time"), report)
@@ -306,3 +329,171 @@ def _voicemail(
         report((*path, "email"), f"not an e-mail address: {_q(box.email)}")
     email = section.email if box.email is None else box.email
     return VoicemailSettings(pin=box.pin, email=email, attach=box.attach)
+
+
+# -- sounds: prompts, music on hold -----------------------------------------------------------
+
+
+def compile_prompts(
+    sections: Mapping[str, PromptSection], language: str, base_dir: BaseDir, report: Report
+) -> Mapping[str, Prompt]:
+    """``language`` is the server's, the default of prompts that name none."""
+    default = normalize_language(language)
+    return MappingProxyType(
+        {
+            name: _prompt(name, section, default, base_dir, report)
+            for name, section in sections.items()
+        }
+    )
+
+
+def _prompt(
+    name: str, section: PromptSection, default_language: str, base_dir: BaseDir, report: Report
+) -> Prompt:
+    def at(*key: str) -> KeyPath:
+        return ("prompts", name, *key)
+
+    _check_name(at(), name, report)
+    if (section.file is None) == (section.text is None):
+        which = "neither" if section.file is None else "both"
+        report(
+            at(), f"has {which} file and text: give exactly one (a recording or a text to speak)"
+        )
+    file = None
+    if section.file is not None:
+        file = _absolute(base_dir(at("file")), section.file)
+        _check_file(file, at("file"), report)
+    if section.text is not None and not section.text.strip():
+        report(at("text"), "must not be empty")
+    if section.voice is not None and section.text is None:
+        report(at("voice"), "only a text prompt has a voice (a recording has its own)")
+    language = default_language
+    if section.language is not None:
+        language = normalize_language(section.language)
+        _check_prompt_language(section, language, at("language"), report)
+    return Prompt(
+        name=name,
+        description=section.description,
+        file=file,
+        text=section.text,
+        language=language,
+        voice=section.voice or "female",
+    )
+
+
+def _check_prompt_language(
+    section: PromptSection, language: str, path: KeyPath, report: Report
+) -> None:
+    # A recording may be in any language; only a text needs eSpeak to know it.
+    if not _LANGUAGE.fullmatch(language):
+        report(path, f"not a language code: {_q(section.language or '')} {_LANGUAGE_EXAMPLES}")
+    elif section.text is not None and language not in TTS_LANGUAGES:
+        report(
+            path, f"no text-to-speech voice for {_q(section.language or '')} {_LANGUAGE_EXAMPLES}"
+        )
+
+
+def _check_file(path: Path, key: KeyPath, report: Report) -> None:
+    # Existence only: whether it is audio is probed by `softswitch check`, which may use media.
+    if path.is_dir():
+        report(key, f"is a directory, not an audio file: {path}")
+    elif not path.is_file():
+        report(key, f"no such file: {path}")
+
+
+def _check_name(path: KeyPath, name: str, report: Report) -> None:
+    if not _NAME.fullmatch(name):
+        report(path, "a name is 1 to 64 letters, digits, or _ . -")
+
+
+def compile_music(
+    sections: Mapping[str, MusicOnHoldSection], base_dir: BaseDir, report: Report
+) -> Mapping[str, MusicClass]:
+    classes: dict[str, MusicClass] = {}
+    for name, section in sections.items():
+        path: KeyPath = ("music_on_hold", name)
+        _check_name(path, name, report)
+        if section.directory is None:
+            report(path, "needs a directory of WAV or MP3 files")
+            directory = base_dir(path)
+        else:
+            directory = _absolute(base_dir((*path, "directory")), section.directory)
+            _check_music_directory(directory, (*path, "directory"), report)
+        classes[name] = MusicClass(name=name, directory=directory, shuffle=section.shuffle)
+    return MappingProxyType(classes)
+
+
+def _check_music_directory(directory: Path, path: KeyPath, report: Report) -> None:
+    if not directory.is_dir():
+        what = "not a directory" if directory.exists() else "no such directory"
+        report(path, f"{what}: {directory}")
+        return
+    try:
+        found = any(
+            entry.suffix.lower() in MUSIC_SUFFIXES and entry.is_file()
+            for entry in directory.iterdir()
+        )
+    except OSError as exc:
+        report(path, f"cannot list {directory}: {exc.strerror or exc}")
+        return
+    if not found:
+        report(path, f"no WAV or MP3 files in {directory}")
+
+
+# -- conferences ---------------------------------------------------------------------------
+
+
+def compile_conferences(
+    sections: Mapping[str, ConferenceSection],
+    extensions: Mapping[str, Extension],
+    music: Mapping[str, MusicClass],
+    report: Report,
+) -> Mapping[str, Conference]:
+    """Each conference, with its number checked against extensions and earlier conferences."""
+    owners = {number: f"extension {number}" for number in extensions}
+    conferences: dict[str, Conference] = {}
+    for name, section in sections.items():
+        conference = _conference(name, section, music, report)
+        if conference.number:
+            owner = owners.setdefault(conference.number, f"conference {name}")
+            if owner != f"conference {name}":
+                message = f"number {_q(conference.number)} is already used by {owner}"
+                report(("conferences", name, "number"), message)
+        conferences[name] = conference
+    return MappingProxyType(conferences)
+
+
+def _conference(
+    name: str, section: ConferenceSection, music: Mapping[str, MusicClass], report: Report
+) -> Conference:
+    def at(*key: str) -> KeyPath:
+        return ("conferences", name, *key)
+
+    _check_name(at(), name, report)
+    number = section.number or ""
+    if section.number is None:
+        report(at(), "needs a number (what callers dial to join)")
+    elif not _EXTENSION_NUMBER.fullmatch(number):
+        report(at("number"), "a conference number is 2 to 8 digits, like an extension's")
+        number = ""  # not dialable: keep it out of the uniqueness check
+    for key, pin in (("pin", section.pin), ("admin_pin", section.admin_pin)):
+        if pin is not None and not _PIN.fullmatch(pin):
+            report(at(key), "a PIN is 4 to 12 digits")
+    if section.admin_pin is not None and section.admin_pin == section.pin:
+        report(at("admin_pin"), "is the same as pin, so every member would be an administrator")
+    if section.max_members < 2:
+        report(at("max_members"), f"must be at least 2, got {section.max_members}")
+    moh = section.moh_when_alone or None
+    if moh is not None and moh not in music and moh != DEFAULT_MUSIC_CLASS:
+        known = ", ".join(sorted({*music, DEFAULT_MUSIC_CLASS}))
+        report(at("moh_when_alone"), f"no music_on_hold class named {_q(moh)} (known: {known})")
+    return Conference(
+        name=name,
+        number=number,
+        pin=section.pin,
+        admin_pin=section.admin_pin,
+        max_members=section.max_members,
+        record=section.record,
+        announce_join_leave=section.announce_join_leave,
+        moh_when_alone=moh,
+    )

@@ -23,7 +23,10 @@ from softswitch.config.schema import (
     COMPILED_SECTIONS,
     INCLUDE_KEY,
     RAW_SECTIONS,
+    ConferenceSection,
     ExtensionSection,
+    MusicOnHoldSection,
+    PromptSection,
     SecuritySection,
     ServerSection,
 )
@@ -41,6 +44,9 @@ class DecodedConfig:
     security: SecuritySection
     extensions: dict[str, ExtensionSection]  # only those with a valid number, in file order
     raw_sections: dict[str, object]
+    prompts: dict[str, PromptSection] = dataclasses.field(default_factory=dict)
+    music_on_hold: dict[str, MusicOnHoldSection] = dataclasses.field(default_factory=dict)
+    conferences: dict[str, ConferenceSection] = dataclasses.field(default_factory=dict)
 
 
 def decode_document(data: Mapping[str, object], report: Report) -> DecodedConfig:
@@ -57,7 +63,26 @@ def decode_document(data: Mapping[str, object], report: Report) -> DecodedConfig
         security=decode_table(SecuritySection, data.get("security", {}), ("security",), report),
         extensions=_decode_extensions(data.get("extensions", {}), report),
         raw_sections=raw,
+        prompts=_decode_named(PromptSection, data, "prompts", report),
+        music_on_hold=_decode_named(MusicOnHoldSection, data, "music_on_hold", report),
+        conferences=_decode_named(ConferenceSection, data, "conferences", report),
     )
+
+
+def _decode_named(
+    cls: type[T], data: Mapping[str, object], section: str, report: Report
+) -> dict[str, T]:
+    """A table of named tables (``[prompts.bienvenida]``), by name in file order."""
+    value = data.get(section, {})
+    if not isinstance(value, dict):
+        report((section,), f"expected a table of {section}, got {_describe_value(value)}")
+        return {}
+    decoded: dict[str, T] = {}
+    for name, table in value.items():
+        item = decode_table(cls, table, (section, name), report)
+        if isinstance(table, dict):  # else reported, and a stand-in would only add noise
+            decoded[name] = item
+    return decoded
 
 
 def _decode_extensions(value: object, report: Report) -> dict[str, ExtensionSection]:

@@ -11,10 +11,11 @@ import pathlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 RecordMode = Literal["none", "inbound", "outbound", "all"]
+Voice = Literal["female", "male"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,45 @@ class Extension:
     form: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """A recording (``file``) or a text spoken by text-to-speech (``text``): exactly one is set."""
+
+    name: str
+    description: str
+    file: pathlib.Path | None  # absolute
+    text: str | None
+    language: str  # normalised ("pt-br"); for a text, one of schema.TTS_LANGUAGES
+    voice: Voice
+
+
+@dataclass(frozen=True, slots=True)
+class MusicClass:
+    """A music-on-hold class: every WAV/MP3 in ``directory``, played in a loop."""
+
+    name: str
+    directory: pathlib.Path  # absolute; held at least one WAV/MP3 when the config was compiled
+    shuffle: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Conference:
+    name: str
+    number: str  # dialable; unique across extensions and conferences
+    pin: str | None = field(repr=False)
+    admin_pin: str | None = field(repr=False)
+    max_members: int
+    record: bool
+    announce_join_leave: bool
+    # A music_on_hold class, played to a member alone in the room; None = silence. "default"
+    # always exists: the configured class of that name, or the built-in tune.
+    moh_when_alone: str | None
+
+
+def _empty() -> Mapping[str, Any]:
+    return MappingProxyType({})
+
+
 def _username_index(extensions: Mapping[str, Extension]) -> Mapping[str, Extension]:
     return MappingProxyType({ext.username: ext for ext in extensions.values()})
 
@@ -114,6 +154,10 @@ class CompiledConfig:
     extensions: Mapping[str, Extension]  # read-only, by number, in file order
     files: tuple[str, ...]  # every file read, root first
     raw_sections: Mapping[str, object]  # top-level tables not compiled yet, as TOML gave them
+    # Read-only, by name, in file order. Defaults keep hand-built configs (tests) short.
+    prompts: Mapping[str, Prompt] = field(default_factory=_empty)
+    music_on_hold: Mapping[str, MusicClass] = field(default_factory=_empty)
+    conferences: Mapping[str, Conference] = field(default_factory=_empty)
     _by_username: Mapping[str, Extension] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from softswitch.config.model import Voice
+
 # Tables of later issues: known names, kept raw until their compilers exist.
 RAW_SECTIONS = frozenset(
     {
@@ -18,8 +20,6 @@ RAW_SECTIONS = frozenset(
         "external_destinations",
         "trunks",
         "outbound_routes",
-        "prompts",
-        "music_on_hold",
         "schedules",
         "holidays",
         "numbers",
@@ -27,12 +27,13 @@ RAW_SECTIONS = frozenset(
         "ring_groups",
         "queues",
         "voicemail",
-        "conferences",
         "forms",
         "blocklist",
     }
 )
-COMPILED_SECTIONS = frozenset({"server", "security", "extensions"})
+COMPILED_SECTIONS = frozenset(
+    {"server", "security", "extensions", "prompts", "music_on_hold", "conferences"}
+)
 INCLUDE_KEY = "include"
 
 
@@ -86,3 +87,55 @@ class ExtensionSection:
     form: str | None = None
     groups: tuple[str, ...] = ()
     ring_time: float | None = None  # None = server.ring_time
+
+
+# -- sounds ------------------------------------------------------------------------------------
+
+# The languages text-to-speech prompts may be written in: those the bundled eSpeak NG speaks
+# (tests/media/test_tts.py renders every one of them, so this list cannot drift from the
+# library). A static list, because config must not import the media package. "gl" has no
+# eSpeak voice of its own; media.tts speaks it with the Spanish one.
+_ESPEAK_LANGUAGES = """
+    af am an ar as az ba be bg bn bpy bs ca ca-ba ca-nw ca-va cmn cmn-latn-pinyin cs cy da de
+    el en en-029 en-gb en-gb-scotland en-gb-x-gbclan en-gb-x-gbcwmd en-gb-x-rp en-shaw en-us
+    en-us-nyc eo es es-419 es-mx et eu fa fa-latn fi fr fr-be fr-ch fr-fr ga gd gl gn grc gu hak
+    haw hbs he hi hr ht hu hy hy-arevela hy-arevmda hyw ia id io is it ja jbo ka kk kl kn ko kok
+    ku ky la lb lfn lt ltg lv mi mk ml mr ms mt mto my nb nci ne nl no nog om or pa pap piqd pl
+    pt pt-br pt-pt py qdb qu quc qya ro ru ru-cl ru-lv sd shn si sk sl smj sq sr sv sw ta te th
+    ti tk tn tr tt ug uk ur uz vi vi-vn-x-central vi-vn-x-south yue zh zh-cmn zh-yue
+"""
+TTS_LANGUAGES = frozenset(_ESPEAK_LANGUAGES.split())
+# What a music-on-hold directory is searched for (lower case; matched case-insensitively).
+MUSIC_SUFFIXES = frozenset({".wav", ".mp3"})
+
+
+def normalize_language(code: str) -> str:
+    """``pt_BR`` and ``PT-br`` are ``pt-br``: the spelling TTS_LANGUAGES uses."""
+    return code.strip().lower().replace("_", "-")
+
+
+@dataclass(frozen=True, slots=True)
+class PromptSection:
+    description: str = ""
+    file: str | None = None  # exactly one of file and text
+    text: str | None = None
+    language: str | None = None  # None = server.language
+    voice: Voice | None = None  # None = female; only for text
+
+
+@dataclass(frozen=True, slots=True)
+class MusicOnHoldSection:
+    directory: str | None = None  # required
+    shuffle: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ConferenceSection:
+    number: str | None = None  # required
+    pin: str | None = None
+    admin_pin: str | None = None
+    # A meeting room's worth; the mixer is not the limit (1,000 parties cost 4 % of a core).
+    max_members: int = 10
+    record: bool = False
+    announce_join_leave: bool = True
+    moh_when_alone: str | None = None  # a music_on_hold class; None or "" = silence

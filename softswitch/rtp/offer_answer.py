@@ -4,10 +4,12 @@ The switch sits in the media path of every call: each leg is told to send RTP to
 and the relay forwards packets untouched. So the SDP we send on a leg is the SDP the other leg
 sent us, rewritten:
 
-- the first usable audio stream (``m=audio``, port not 0, RTP/AVP or RTP/AVPF, with PCMU or
-  PCMA) keeps only PCMU/8000, PCMA/8000 and telephone-event/8000, in the sender's order, with
-  their rtpmap/fmtp/rtcp-fb lines. Payload type numbers are never renumbered: RFC 3264 §6.1 has
-  the answerer reuse the offer's numbers, so both legs agree and the relay needs no rewrite;
+- the first usable audio stream (``m=audio``, port not 0, RTP/AVP or RTP/AVPF, with PCMU, PCMA
+  or G.722) keeps only PCMU/8000, PCMA/8000, G722/8000 and telephone-event/8000, in the
+  sender's order, with their rtpmap/fmtp/rtcp-fb lines. Payload type numbers are never
+  renumbered: RFC 3264 §6.1 has the answerer reuse the offer's numbers, so both legs agree and
+  the relay needs no rewrite. The one exception is transcoding: a caller with one G.711 law
+  and a callee with only the other (``add_g711`` / ``codec`` below);
 - every other m-line (video, a second audio, RTP/SAVP...) is disabled with port 0, so the
   m-line count still matches the offer (RFC 3264 §6, §8.2);
 - the audio points at our address and the leg's port; hold is preserved (direction attributes
@@ -32,16 +34,19 @@ from softswitch.rtp.sdp import Attribute, MediaDescription, SdpOrigin, SessionDe
 from softswitch.rtp.sdp import serialize_sdp as _serialize
 
 __all__ = [
+    "G711",
     "SUPPORTED",
     "Codec",
     "NoCommonCodec",
     "Origin",
     "direction",
+    "event_payload_type",
     "media_target",
     "negotiated_codec",
     "rewrite_answer",
     "rewrite_offer",
     "rtcp_target",
+    "voice_codecs",
 ]
 
 
@@ -55,12 +60,20 @@ class Codec:
 SUPPORTED: tuple[Codec, ...] = (
     Codec("PCMU", 8000),
     Codec("PCMA", 8000),
+    # Relayed untouched when both phones have it (HD voice between desk phones); the switch
+    # never decodes it, so a stream the switch must hear is answered with G.711 only. Its
+    # rtpmap says 8000 although it samples at 16 kHz (RFC 3551 §4.5.2).
+    Codec("G722", 8000),
     Codec("telephone-event", 8000),
 )
+G711 = ("PCMU", "PCMA")
+# The static payload type of each G.711 law, offered to a callee when the caller has only the
+# other one: the switch then transcodes (a byte-to-byte table, see media/transcode.py).
+_G711_PT = {"PCMU": "0", "PCMA": "8"}
 _EVENTS = "telephone-event"
 _CANONICAL = {c.name.lower(): c.name for c in SUPPORTED}  # all at 8000 Hz, mono
 # RFC 3551 table 4: static payload types may come without an rtpmap line.
-_STATIC = {"0": "PCMU", "8": "PCMA"}
+_STATIC = {"0": "PCMU", "8": "PCMA", "9": "G722"}
 _RTP_PROTOS = frozenset({"RTP/AVP", "RTP/AVPF"})
 _HOLD_ADDRESSES = frozenset({"0.0.0.0", "::"})
 _DIRECTIONS = frozenset({"sendrecv", "sendonly", "recvonly", "inactive"})
@@ -215,26 +228,60 @@ def _pick_audio(sdp: SessionDescription) -> tuple[int, dict[str, str]] | None:
 
 
 def rewrite_offer(
-    offer: SessionDescription, address: str, port: int, origin: Origin
+    offer: SessionDescription,
+    address: str,
+    port: int,
+    origin: Origin,
+    *,
+    add_g711: bool = False,
 ) -> SessionDescription:
-    """The offer we send to the other leg; raises NoCommonCodec (488) if nothing fits."""
+    """The offer we send to the other leg; raises NoCommonCodec (488) if nothing fits.
+
+    ``add_g711``: also offer the G.711 law the offerer lacks (after its own codecs), so a
+    callee that has only the other law still gets the call, transcoded by the switch.
+    """
     picked = _pick_audio(offer)
     if picked is None:
         raise NoCommonCodec()
+    if add_g711:
+        index, supported = picked
+        extra = {pt: name for name, pt in _G711_PT.items() if name not in supported.values()}
+        if any(name in G711 for name in supported.values()) and extra.keys().isdisjoint(
+            offer.media[index].formats
+        ):
+            picked = index, _voice_first(supported, extra)
     return _rewrite(offer, picked, address, port, origin)
 
 
+def _voice_first(supported: dict[str, str], extra: dict[str, str]) -> dict[str, str]:
+    """``supported`` with ``extra`` inserted after its voice codecs, before telephone-event."""
+    voice = {pt: name for pt, name in supported.items() if name != _EVENTS}
+    events = {pt: name for pt, name in supported.items() if name == _EVENTS}
+    return voice | extra | events
+
+
 def rewrite_answer(
-    answer: SessionDescription, address: str, port: int, origin: Origin
+    answer: SessionDescription,
+    address: str,
+    port: int,
+    origin: Origin,
+    *,
+    codec: tuple[str, str] | None = None,
 ) -> SessionDescription:
     """The answer we send back to the offering leg.
 
     An answer that rejected the audio (port 0) gives an answer with every stream disabled; an
-    answer that accepted audio without PCMU/PCMA raises NoCommonCodec.
+    answer that accepted audio without a codec we relay raises NoCommonCodec. ``codec``
+    (payload type, name): answer with that voice codec instead of the answerer's, because the
+    switch transcodes between them.
     """
     picked = _pick_audio(answer)
     if picked is None and any(_is_enabled_audio(m) for m in answer.media):
         raise NoCommonCodec()
+    if picked is not None and codec is not None:
+        index, supported = picked
+        events = {pt: name for pt, name in supported.items() if name == _EVENTS}
+        picked = index, {codec[0]: codec[1]} | events
     return _rewrite(answer, picked, address, port, origin)
 
 
@@ -273,13 +320,17 @@ def _rewrite_audio(
 ) -> MediaDescription:
     kept = list(supported)
     held = _connection(sdp, media) in _HOLD_ADDRESSES
+    attributes = [a for a in media.attributes if _keep_attribute(a, supported)]
+    # Codecs the switch added (not in the sender's m-line) get their rtpmap line.
+    added = [pt for pt in kept if pt not in media.formats]
+    attributes[:0] = [("rtpmap", f"{pt} {supported[pt]}/8000") for pt in added]
     return MediaDescription(
         media="audio",
         port=port,
         proto=media.proto,
         formats=kept,
         connection=("::" if ":" in address else "0.0.0.0") if held else address,
-        attributes=[a for a in media.attributes if _keep_attribute(a, supported)],
+        attributes=attributes,
         bandwidths=[b for b in media.bandwidths if b[0] in _KEPT_BANDWIDTHS],
         other=[line for line in media.other if line[0] == "i"],
     )
@@ -351,6 +402,24 @@ def negotiated_codec(offer: SessionDescription, answer: SessionDescription) -> s
     for name in _supported(answer.media[index], fallback).values():
         if name != _EVENTS:
             return name
+    return None
+
+
+def voice_codecs(sdp: SessionDescription) -> dict[str, str]:
+    """Payload type -> name of the voice codecs of the anchored stream, in the sender's order."""
+    picked = _pick_audio(sdp)
+    if picked is None:
+        return {}
+    return {pt: name for pt, name in picked[1].items() if name != _EVENTS}
+
+
+def event_payload_type(sdp: SessionDescription) -> int | None:
+    """The telephone-event payload type of the anchored stream, if it has one."""
+    picked = _pick_audio(sdp)
+    if picked is not None:
+        for pt, name in picked[1].items():
+            if name == _EVENTS and pt.isdigit():
+                return int(pt)
     return None
 
 

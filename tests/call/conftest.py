@@ -98,8 +98,10 @@ def write_config(
     server: dict[str, Any] | None = None,
     security: dict[str, Any] | None = None,
     extensions: dict[str, tuple[str, str]] | None = None,
+    extension_keys: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
-    """A config file in ``directory``; ``server``/``security`` override the test defaults."""
+    """A config file in ``directory``; ``server``/``security`` override the test defaults;
+    ``extension_keys``: more keys per extension number (e.g. ``record``)."""
     first = free_rtp_block()
     srv: dict[str, Any] = {
         "domain": HOST,
@@ -118,6 +120,8 @@ def write_config(
     for number, (name, password) in (extensions or EXTENSIONS).items():
         lines += ["", f'[extensions."{number}"]', f"name = {_toml(name)}"]
         lines.append(f"password = {_toml(password)}")
+        for key, value in (extension_keys or {}).get(number, {}).items():
+            lines.append(f"{key} = {_toml(value)}")
     path = directory / "softswitch.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -51,6 +51,9 @@ class FakeMedia:
     def set_remote(self, side: str, sdp: Any) -> None:
         pass
 
+    def set_codecs(self, a: tuple[int, str], b: tuple[int, str]) -> None:
+        self.codecs = {"a": a, "b": b}
+
     def close(self) -> None:
         pass
 

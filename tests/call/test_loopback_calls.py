@@ -5,6 +5,7 @@ Each test scripts both phones; the switch is the real App with its sockets and R
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -339,6 +340,8 @@ def test_hold_and_resume_reinvite(phones: Phones) -> None:
         p.caller.ack_2xx(call.a, cseq=reinvite.cseq.number)
         ack = p.callee.expect_request("ACK", call_id=call.incoming.call_id)
         assert ack.cseq.number == relayed.cseq.number
+    time.sleep(0.1)
+    p.callee_rtp.receive(100, timeout=0.2)  # music on hold sent while the callee was held
     relay_check(p, call)
 
 

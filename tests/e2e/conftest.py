@@ -94,6 +94,7 @@ def write_config(
     rtp: tuple[int, int],
     ring_time: int,
     extensions: dict[str, tuple[str, str]],
+    extra: str = "",
 ) -> None:
     lines = [
         "[server]",
@@ -115,7 +116,7 @@ def write_config(
             f"name = {_toml_str(name)}",
             f"password = {_toml_str(password)}",
         ]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
 
 
 @dataclass
@@ -174,12 +175,14 @@ def start_server(
     directory: Path,
     ring_time: int = 8,
     extensions: dict[str, tuple[str, str]] | None = None,
+    extra: str = "",
 ) -> Server:
     """Start a server on a fresh port; retry (bounded) if another process took that port
-    between our check and the server's bind (other test runs share this machine)."""
+    between our check and the server's bind (other test runs share this machine).
+    ``extra``: TOML appended to the generated config (conferences, prompts...)."""
     for attempt in range(3):
         try:
-            return _start_once(directory / f"try{attempt}", ring_time, extensions)
+            return _start_once(directory / f"try{attempt}", ring_time, extensions, extra)
         except PortTaken:
             continue
     raise RuntimeError("softswitch could not bind a free port in 3 attempts")
@@ -190,14 +193,14 @@ class PortTaken(RuntimeError):
 
 
 def _start_once(
-    directory: Path, ring_time: int, extensions: dict[str, tuple[str, str]] | None
+    directory: Path, ring_time: int, extensions: dict[str, tuple[str, str]] | None, extra: str
 ) -> Server:
     directory.mkdir(parents=True, exist_ok=True)
     exts = dict(EXTENSIONS if extensions is None else extensions)
     port = free_port()
     base = free_rtp_block()
     config = directory / "softswitch.toml"
-    write_config(config, port, (base, base + _SERVER_RTP_BLOCK - 1), ring_time, exts)
+    write_config(config, port, (base, base + _SERVER_RTP_BLOCK - 1), ring_time, exts, extra)
     log = directory / "server.log"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with log.open("wb") as err:
@@ -292,8 +295,10 @@ def server_factory(
 ) -> Iterator[Callable[..., Server]]:
     servers: list[Server] = []
 
-    def make(ring_time: int = 8, extensions: dict[str, tuple[str, str]] | None = None) -> Server:
-        server = start_server(tmp_path / f"server{len(servers)}", ring_time, extensions)
+    def make(
+        ring_time: int = 8, extensions: dict[str, tuple[str, str]] | None = None, extra: str = ""
+    ) -> Server:
+        server = start_server(tmp_path / f"server{len(servers)}", ring_time, extensions, extra)
         servers.append(server)
         add_diagnostic(request, lambda: (f"softswitch log ({server.log_path})", server.log_tail()))
         return server

@@ -402,6 +402,9 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
             if mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
                 self.audio = self.getAudioMedia(mi.index)
                 self.media_active = True
+            elif mi.status == pj.PJSUA_CALL_MEDIA_REMOTE_HOLD:
+                # Held by the far end: the stream still receives (music on hold).
+                self.audio = self.getAudioMedia(mi.index)
 
     def onDtmfDigit(self, prm: Any) -> None:
         methods = {
@@ -501,7 +504,7 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
 
     def record(self, wav_path: str) -> None:
         """Record what is RECEIVED from the far end into a WAV (bridge clock rate)."""
-        audio = self.wait_media()
+        audio = self.audio if self.media_status == "REMOTE_HOLD" else self.wait_media()
         r = pj.AudioMediaRecorder()
         r.createRecorder(wav_path)
         audio.startTransmit(r)
@@ -557,6 +560,9 @@ def listen(
     ep.sleep(seconds)
     for call, _ in recordings:
         call.stop_record()
+    # The bridge removes a recorder (and the writer finalises the WAV header) on its next
+    # clock tick, not in stop_record: reading at once can see a header with no data.
+    ep.sleep(0.1)
 
 
 def analyse_tone(

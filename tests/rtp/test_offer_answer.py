@@ -11,16 +11,31 @@ from softswitch.rtp.offer_answer import (
     NoCommonCodec,
     Origin,
     direction,
+    event_payload_type,
     media_target,
     negotiated_codec,
     rewrite_answer,
     rewrite_offer,
     rtcp_target,
+    voice_codecs,
 )
 from softswitch.rtp.sdp import SessionDescription, parse_sdp, serialize_sdp
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SWITCH = "203.0.113.5"
+
+
+def sdp_from(formats: str, rtpmaps: tuple[str, ...]) -> bytes:
+    lines = [
+        "v=0",
+        "o=- 1 1 IN IP4 192.0.2.7",
+        "s=-",
+        "c=IN IP4 192.0.2.7",
+        "t=0 0",
+        f"m=audio 4000 RTP/AVP {formats}",
+        *(f"a=rtpmap:{value}" for value in rtpmaps),
+    ]
+    return ("\r\n".join(lines) + "\r\n").encode()
 
 
 def load(name: str) -> SessionDescription:
@@ -58,10 +73,10 @@ def test_pjsua_offer_keeps_supported_codecs_in_order_with_their_numbers() -> Non
     offer = load("pjsua.sdp")
     out = rewrite_offer(offer, SWITCH, 10002, Origin(session_id=42))
     audio = out.media[0]
-    assert audio.formats == ["0", "8", "121"]
+    assert audio.formats == ["0", "8", "9", "121"]  # G.722 relayed untouched, never decoded
     assert (audio.port, audio.connection, out.connection) == (10002, SWITCH, SWITCH)
     rtpmaps = [v for k, v in audio.attributes if k == "rtpmap"]
-    assert rtpmaps == ["0 PCMU/8000", "8 PCMA/8000", "121 telephone-event/8000"]
+    assert rtpmaps == ["0 PCMU/8000", "8 PCMA/8000", "9 G722/8000", "121 telephone-event/8000"]
     assert [v for k, v in audio.attributes if k == "fmtp"] == ["121 0-16"]
     assert "rtcp" not in names(audio.attributes)  # our RTCP is port + 1
     assert ("sendrecv", None) in audio.attributes
@@ -79,8 +94,16 @@ def test_offer_with_video_and_ice_disables_video_and_drops_ice() -> None:
     out = rewrite_offer(offer, SWITCH, 10004, Origin())
     assert len(out.media) == len(offer.media)  # m-line counts must keep matching
     audio, video = out.media
-    assert audio.formats == ["0", "8", "101"]  # G.722 and G.729 are not ours to offer
-    assert names(audio.attributes) == ["rtpmap", "rtpmap", "ptime", "sendrecv", "rtpmap", "fmtp"]
+    assert audio.formats == ["9", "0", "8", "101"]  # G.729 is not ours to offer
+    assert names(audio.attributes) == [
+        "rtpmap",
+        "rtpmap",
+        "rtpmap",
+        "ptime",
+        "sendrecv",
+        "rtpmap",
+        "fmtp",
+    ]
     assert (video.media, video.port, video.proto) == ("video", 0, "RTP/AVP")
     assert video.formats == ["99", "34"]
     assert video.attributes == [] and video.connection is None
@@ -264,3 +287,43 @@ def test_random_session_ids_are_62_bit() -> None:
     ids = {Origin().session_id for _ in range(20)}
     assert len(ids) == 20
     assert all(0 <= i < 2**62 for i in ids)
+
+
+# --- G.722 and transcoding between the G.711 laws -------------------------------------------
+
+
+def test_g722_only_offer_is_relayed() -> None:
+    offer = parse_sdp(sdp_from("9 101", rtpmaps=("9 G722/8000", "101 telephone-event/8000")))
+    out = rewrite_offer(offer, SWITCH, 10010, Origin())
+    assert out.media[0].formats == ["9", "101"]
+    assert voice_codecs(out) == {"9": "G722"}
+
+
+def test_add_g711_offers_the_missing_law_after_the_callers_codecs() -> None:
+    offer = parse_sdp(sdp_from("0 101", rtpmaps=("0 PCMU/8000", "101 telephone-event/8000")))
+    out = rewrite_offer(offer, SWITCH, 10012, Origin(), add_g711=True)
+    audio = out.media[0]
+    assert audio.formats == ["0", "8", "101"]
+    assert ("rtpmap", "8 PCMA/8000") in audio.attributes
+    assert event_payload_type(out) == 101
+    both = parse_sdp(sdp_from("8 0", rtpmaps=()))
+    assert rewrite_offer(both, SWITCH, 10014, Origin(), add_g711=True).media[0].formats == [
+        "8",
+        "0",
+    ]
+
+
+def test_add_g711_leaves_an_offer_without_g711_alone() -> None:
+    offer = parse_sdp(sdp_from("9", rtpmaps=("9 G722/8000",)))
+    assert rewrite_offer(offer, SWITCH, 10016, Origin(), add_g711=True).media[0].formats == ["9"]
+
+
+def test_answer_with_the_offerers_codec_when_transcoding() -> None:
+    answer = parse_sdp(sdp_from("8 101", rtpmaps=("8 PCMA/8000", "101 telephone-event/8000")))
+    out = rewrite_answer(answer, SWITCH, 10018, Origin(), codec=("0", "PCMU"))
+    audio = out.media[0]
+    assert audio.formats == ["0", "101"]
+    assert [v for k, v in audio.attributes if k == "rtpmap"] == [
+        "0 PCMU/8000",
+        "101 telephone-event/8000",
+    ]

@@ -1,0 +1,219 @@
+"""Calls the switch answers itself: a conference room, later IVR menus and voicemail.
+
+The caller's INVITE gets a 200 whose SDP points at one RTP endpoint of ours, answered with a
+G.711 law (the switch must hear and speak, so a codec it can decode). The endpoint's packets go
+to a ``MediaPort``; a ``Player`` job speaks into it on the ticker. What the call *does* is a
+``LocalApp``: it gets the session when the call is answered, every digit (RFC 4733, SIP INFO or
+in-band), and ``stop`` when the call ends for any reason. In-dialog re-INVITEs (hold, a new
+address) are answered here with the same codec; BYE and CANCEL go through the B2BUA as for any
+call, which calls ``close``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from softswitch.call.leg import LegState
+from softswitch.call.offers import SDP, offer_of
+from softswitch.errors import SipError
+from softswitch.media.codecs import CODECS
+from softswitch.media.engine import MediaEngine
+from softswitch.media.player import Player
+from softswitch.media.port import MediaPort
+from softswitch.rtp.offer_answer import (
+    NoCommonCodec,
+    event_payload_type,
+    media_target,
+    rewrite_answer,
+    rtcp_target,
+    voice_codecs,
+)
+from softswitch.rtp.sdp import SessionDescription, serialize_sdp
+from softswitch.rtp.transport import RtpEndpoint, RtpRelay
+from softswitch.sip.dtmf_info import parse_dtmf_info
+from softswitch.sip.endpoint import ServerTxn
+from softswitch.sip.message import SipRequest
+
+if TYPE_CHECKING:
+    from softswitch.call.b2bua import B2bua
+    from softswitch.call.calls import Call
+
+__all__ = ["LocalApp", "LocalSession", "MediaServices", "answer_locally"]
+
+log = logging.getLogger("softswitch.call")
+
+
+class LocalApp(Protocol):
+    def start(self, session: LocalSession) -> None: ...
+    def on_digit(self, digit: str) -> None: ...
+    def stop(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MediaServices:
+    """What a call needs from the media side: sockets, the ticker and its clock."""
+
+    relay: RtpRelay
+    engine: MediaEngine
+    wake: Callable[[], None]
+    monotonic: Callable[[], float]
+
+
+def _pick_codec(offer: SessionDescription) -> tuple[str, str]:
+    """(payload type, name) of the first G.711 law the caller offers: we must decode it."""
+    for pt, name in voice_codecs(offer).items():
+        if name in CODECS:
+            return pt, name
+    raise NoCommonCodec()
+
+
+class LocalSession:
+    """One call answered by the switch: its leg A, RTP endpoint, port, player and app."""
+
+    def __init__(
+        self,
+        b2bua: B2bua,
+        call: Call,
+        endpoint: RtpEndpoint,
+        codec: tuple[str, str],
+        event_pt: int | None,
+        services: MediaServices,
+        app: LocalApp,
+    ) -> None:
+        self.b2bua = b2bua
+        self.call = call
+        self.endpoint = endpoint
+        self.codec = codec
+        self.services = services
+        self.app = app
+        relay = services.relay
+        self.port = MediaPort(endpoint.rtp.send, CODECS[codec[1]], event_pt, services.monotonic)
+        self.port.on_digit = self._digit
+        relay.set_sink(endpoint, self.port.receive)
+        self.player = Player(self.port)
+        self.closed = False
+
+    @property
+    def call_id(self) -> str:
+        return self.call.call_id
+
+    @property
+    def caller(self) -> str:
+        return self.call.caller
+
+    # --- what apps use -----------------------------------------------------------------------
+    def start_player(self) -> None:
+        """Put the player on the ticker (it is, from the answer until ``stop_player``)."""
+        if not self.closed:
+            self.services.engine.add(self.player)
+            self.services.wake()
+
+    def stop_player(self) -> None:
+        """Take the player off the ticker: another job (a conference) drives the port now."""
+        self.player.clear()
+        self.services.engine.remove(self.player)
+
+    def hangup(self, why: str) -> None:
+        self.b2bua.hangup(self.call, why)
+        self.b2bua.endpoint.flush()
+
+    # --- the B2BUA's side ----------------------------------------------------------------------
+    def _digit(self, digit: str) -> None:
+        if not self.closed:
+            self.app.on_digit(digit)
+
+    def set_remote(self, sdp: SessionDescription) -> None:
+        target = media_target(sdp)
+        if target is None:
+            self.endpoint.set_remote("0.0.0.0", None)
+        else:
+            self.endpoint.set_remote(target[0], target[1], rtcp=rtcp_target(sdp))
+
+    def answer_sdp(self, offer: SessionDescription) -> bytes:
+        leg = self.call.a
+        host = self.b2bua.endpoint.local_host(leg.flow)
+        sdp = rewrite_answer(offer, host, self.endpoint.local_port, leg.origin, codec=self.codec)
+        leg.sdp_sent = sdp
+        return serialize_sdp(sdp)
+
+    def on_request(self, txn: ServerTxn, request: SipRequest) -> None:
+        """A re-INVITE or an INFO inside the dialog."""
+        endpoint = self.b2bua.endpoint
+        leg = self.call.a
+        if request.method == "INFO":
+            dtmf = parse_dtmf_info(request.get("content-type") or "", request.body)
+            endpoint.respond(txn, 200 if dtmf is not None or not request.body else 415)
+            if dtmf is not None:
+                self.port.digit(dtmf[0])
+            return
+        offer = offer_of(request)
+        if offer is None:
+            if leg.sdp_sent is None:
+                raise SipError(488, "Not Acceptable Here")
+            body = serialize_sdp(leg.sdp_sent)
+        else:
+            self.set_remote(offer)
+            body = self.answer_sdp(offer)
+        leg.reinvite_server = txn
+        endpoint.respond(
+            txn,
+            200,
+            to_tag=leg.tag,
+            extra=(("contact", leg.dialog.local_contact), ("content-type", SDP)),
+            body=body,
+        )
+
+    def close(self) -> None:
+        """The call ended (BYE, CANCEL, shutdown, the app hung up): free everything."""
+        if self.closed:
+            return
+        self.closed = True
+        self.services.engine.remove(self.player)
+        self.player.clear()
+        try:
+            self.app.stop()
+        finally:
+            self.services.relay.close_endpoint(self.endpoint)
+
+
+async def answer_locally(
+    b2bua: B2bua,
+    services: MediaServices,
+    call: Call,
+    offer: SessionDescription,
+    app: LocalApp,
+) -> None:
+    """Answer ``call`` (leg A ringing, 100 sent) with our media and start ``app`` on it."""
+    txn = call.a.invite_server
+    assert txn is not None
+    try:
+        codec = _pick_codec(offer)
+        endpoint = await services.relay.open_endpoint()
+    except SipError as exc:
+        b2bua.fail(call, exc.status, exc.reason, exc.extra_headers)
+        b2bua.endpoint.flush()
+        return
+    if call.ended:  # cancelled while the port was being opened
+        services.relay.close_endpoint(endpoint)
+        return
+    session = LocalSession(b2bua, call, endpoint, codec, event_payload_type(offer), services, app)
+    call.local = session
+    session.set_remote(offer)
+    leg = call.a
+    body = session.answer_sdp(offer)
+    leg.state = LegState.ANSWERED
+    call.answered = services.monotonic()
+    b2bua.endpoint.respond(
+        txn,
+        200,
+        to_tag=leg.tag,
+        extra=(("contact", leg.dialog.local_contact), ("content-type", SDP)),
+        body=body,
+    )
+    log.info("%s answered by the switch (%s)", call.call_id, codec[1])
+    session.start_player()
+    app.start(session)
+    b2bua.endpoint.flush()

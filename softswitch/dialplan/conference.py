@@ -1,0 +1,198 @@
+"""Conference rooms reached by their number: PIN, joining the bridge, mute, leaving.
+
+What a caller goes through (the flow of Asterisk's ConfBridge with a PIN, kept small):
+
+1. a room with a ``pin`` (or ``admin_pin``) asks for it with a spoken prompt; a digit stops
+   the prompt (barge-in). The PIN is complete at ``#`` or as soon as the digits typed equal
+   a PIN. Three wrong tries, or 10 s without a digit after the prompt each time, and the
+   caller hears "wrong PIN", "goodbye" and is hung up;
+2. a full room (``max_members``) says so and hangs up;
+3. the caller joins the bridge: everyone hears everyone else; ``announce_join_leave`` plays
+   the join tone to the room; a caller alone hears ``moh_when_alone``;
+4. ``*`` toggles the caller's own mute; hanging up leaves the room (with the leave tone).
+
+The state lives here, timing comes in as ``now`` from the player's tick (no timers of its own).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+
+from softswitch.call.local import LocalSession
+from softswitch.config.model import Conference
+from softswitch.media.conference import ConferenceBridge, Participant
+from softswitch.media.engine import MediaEngine
+from softswitch.media.moh import MusicOnHold
+from softswitch.media.tones import tone
+
+__all__ = ["ConferenceApp", "ConferenceService"]
+
+log = logging.getLogger("softswitch.dialplan")
+
+Pcm = npt.NDArray[np.int16]
+MAX_TRIES = 3
+DIGIT_TIMEOUT = 10.0  # seconds after the PIN prompt ends
+MUTE_KEY = "*"
+
+
+class _State(enum.Enum):
+    ASKING = "asking"  # the PIN prompt is playing or the caller is typing
+    LEAVING = "leaving"  # the last words before hanging up
+    IN_ROOM = "in room"
+    ENDED = "ended"
+
+
+class ConferenceService:
+    """Every configured room, the one bridge that mixes them, and what rooms need."""
+
+    def __init__(
+        self,
+        conferences: dict[str, Conference],
+        bridge: ConferenceBridge,
+        engine: MediaEngine,
+        moh: MusicOnHold,
+        speech: Callable[[str], Pcm],
+    ) -> None:
+        self.by_number = {c.number: c for c in conferences.values()}
+        self.bridge = bridge
+        self.engine = engine
+        self.moh = moh
+        self.speech = speech  # system prompt key -> samples, in the server's language
+
+    def app_for(self, number: str) -> ConferenceApp | None:
+        room = self.by_number.get(number)
+        return None if room is None else ConferenceApp(room, self)
+
+    def enter(self, app: ConferenceApp) -> Participant:
+        moh = self.moh.stream(app.room.moh_when_alone) if app.room.moh_when_alone else None
+        announce = tone("join") if app.room.announce_join_leave else None
+        participant = self.bridge.join(app.room.name, app.session.port, moh=moh, tone=announce)
+        if self.bridge not in self.engine:
+            self.engine.add(self.bridge)
+        return participant
+
+    def exit(self, participant: Participant, room: Conference) -> None:
+        self.bridge.leave(participant, tone=tone("leave") if room.announce_join_leave else None)
+        if not len(self.bridge):
+            self.engine.remove(self.bridge)
+
+
+class ConferenceApp:
+    """One caller's way into a room (a ``LocalApp``)."""
+
+    def __init__(self, room: Conference, service: ConferenceService) -> None:
+        self.room = room
+        self.service = service
+        self._session: LocalSession | None = None
+        self.state = _State.ASKING
+        self.typed = ""
+        self.tries = 0
+        self.deadline: float | None = None
+        self.participant: Participant | None = None
+        self.admin = False
+
+    @property
+    def session(self) -> LocalSession:
+        assert self._session is not None
+        return self._session
+
+    # --- LocalApp ------------------------------------------------------------------------------
+    def start(self, session: LocalSession) -> None:
+        self._session = session
+        session.player.listener = self._tick
+        if self.room.pin or self.room.admin_pin:
+            self._ask()
+        else:
+            self._admit()
+
+    def on_digit(self, digit: str) -> None:
+        if self.state is _State.IN_ROOM:
+            if digit == MUTE_KEY and self.participant is not None:
+                muted = not self.service.bridge.is_muted(self.participant)
+                self.service.bridge.set_muted(self.participant, muted)
+                log.info(
+                    "%s %s in %s",
+                    self.session.call_id,
+                    "muted" if muted else "unmuted",
+                    self.room.name,
+                )
+            return
+        if self.state is not _State.ASKING:
+            return
+        self.session.player.interrupt()  # barge-in: the prompt stops at the first digit
+        self.deadline = None
+        if digit == "#":
+            self._check()
+            return
+        self.typed += digit
+        if self.typed in (self.room.pin, self.room.admin_pin):
+            self._check()
+
+    def stop(self) -> None:
+        if self.participant is not None:
+            self.service.exit(self.participant, self.room)
+            log.info("%s left conference %s", self.session.call_id, self.room.name)
+            self.participant = None
+        self.state = _State.ENDED
+
+    # --- the flow ------------------------------------------------------------------------------
+    def _say(self, key: str, done: Callable[[bool], None] | None = None) -> None:
+        self.session.player.play(self.service.speech(key), done=done)
+
+    def _ask(self) -> None:
+        self.state = _State.ASKING
+        self.typed = ""
+        self.deadline = None
+        self._say("conference_enter_pin", done=self._prompt_over)
+
+    def _prompt_over(self, finished: bool) -> None:
+        if finished and self.state is _State.ASKING and not self.typed:
+            self.deadline = -1.0  # armed on the next tick, which knows the time
+
+    def _tick(self, heard: Pcm | None, now: float) -> None:
+        if self.deadline == -1.0:
+            self.deadline = now + DIGIT_TIMEOUT
+        elif self.deadline is not None and now >= self.deadline:
+            self.deadline = None
+            self._check()
+
+    def _check(self) -> None:
+        typed, self.typed = self.typed, ""
+        if typed and typed in (self.room.pin, self.room.admin_pin):
+            self.admin = typed == self.room.admin_pin
+            self._admit()
+            return
+        self.tries += 1
+        log.info("%s wrong PIN for %s (try %d)", self.session.call_id, self.room.name, self.tries)
+        if self.tries >= MAX_TRIES:
+            self._say("conference_wrong_pin")
+            self._leave("goodbye")
+        else:
+            self._say("conference_wrong_pin", done=lambda _: self._ask())
+            self.state = _State.LEAVING  # no typing while "wrong PIN" plays
+
+    def _admit(self) -> None:
+        bridge = self.service.bridge
+        if bridge.members(self.room.name) >= self.room.max_members:
+            self._leave("conference_full")
+            return
+        self.state = _State.IN_ROOM
+        self.session.stop_player()
+        self.participant = self.service.enter(self)
+        if bridge.members(self.room.name) == 1:
+            self.participant.announce(self.service.speech("conference_alone"))
+        log.info(
+            "%s joined conference %s (%d in the room)",
+            self.session.call_id,
+            self.room.name,
+            self.service.bridge.members(self.room.name),
+        )
+
+    def _leave(self, key: str) -> None:
+        self.state = _State.LEAVING
+        self._say(key, done=lambda _: self.session.hangup("conference"))

@@ -1,0 +1,77 @@
+"""The media side of the switch, built from one config: ticker, prompts, music, rooms.
+
+``MediaStack`` is what app.py composes: the engine and its ticker, the prompt cache and
+music library, music on hold, the conference bridge and the service that routes a dialled
+number to a conference room. ``warm`` converts the prompts calls will need before the first
+call arrives (in a worker thread: eSpeak and MP3 decoding take far longer than a tick).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+
+from softswitch.call.features import MediaFeatures
+from softswitch.call.local import LocalApp, MediaServices
+from softswitch.config.model import CompiledConfig
+from softswitch.dialplan.conference import ConferenceService
+from softswitch.media.conference import ConferenceBridge
+from softswitch.media.engine import MediaEngine
+from softswitch.media.library import DEFAULT_CLASS, MusicLibrary
+from softswitch.media.moh import MusicOnHold
+from softswitch.media.prompts import SYSTEM_TEXTS, PromptCache
+from softswitch.media.ticker import Ticker
+from softswitch.rtp.transport import RtpRelay
+
+__all__ = ["MediaStack"]
+
+log = logging.getLogger("softswitch.media")
+
+Pcm = npt.NDArray[np.int16]
+
+
+class MediaStack:
+    def __init__(
+        self, config: CompiledConfig, relay: RtpRelay, monotonic: Callable[[], float]
+    ) -> None:
+        self.config = config
+        self.engine = MediaEngine()
+        self.ticker = Ticker(self.engine, monotonic)
+        self.prompts = PromptCache(config.server.state_dir)
+        self.library = MusicLibrary(self.prompts, dict(config.music_on_hold))
+        self.moh = MusicOnHold(self.engine, self.library.get, self.ticker.wake)
+        self.bridge = ConferenceBridge(self.ticker.wake)
+        self.services = MediaServices(relay, self.engine, self.ticker.wake, monotonic)
+        self.features = MediaFeatures(
+            self.moh,
+            self.engine,
+            monotonic,
+            config.server.state_dir / "recordings",
+            self.ticker.wake,
+        )
+        self.conferences = ConferenceService(
+            dict(config.conferences), self.bridge, self.engine, self.moh, self.system_prompt
+        )
+
+    def system_prompt(self, key: str) -> Pcm:
+        return self.prompts.system_prompt(key, self.config.server.language)
+
+    def app_for(self, number: str) -> LocalApp | None:
+        """The app answering a dialled number that is not an extension, if any."""
+        return self.conferences.app_for(number)
+
+    def warm(self) -> None:
+        """Convert what calls will play (blocking: run it in a thread)."""
+        for key in SYSTEM_TEXTS["en"]:
+            self.system_prompt(key)
+        for prompt in self.config.prompts.values():
+            self.prompts.get(prompt)
+        for name in {DEFAULT_CLASS, *self.config.music_on_hold}:
+            self.library.get(name)
+        log.info("- prompts and music ready")
+
+    def close(self) -> None:
+        self.ticker.stop()
