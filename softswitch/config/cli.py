@@ -6,12 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from softswitch.config.compile import compile_config
-from softswitch.config.decode import Report, decode_document
+from softswitch.config.decode import Report
 from softswitch.config.loader import load_config, password_key
 from softswitch.config.model import CompiledConfig, ConfigError
 from softswitch.config.schema import MUSIC_SUFFIXES
-from softswitch.config.sources import Sources
 from softswitch.storage.secrets import SecretStore, SecretStoreError
 
 # Why a file is not usable audio, or None: media.audiofile.probe_audio, passed in by the caller
@@ -66,20 +64,14 @@ def _load(path: Path | None, out: TextIO) -> CompiledConfig | None:
 
 
 def _load_probed(path: Path | None, out: TextIO, probe: AudioProbe) -> CompiledConfig | None:
-    """``load_config``, plus the audio probe reported through the same Sources, so its issues
+    """``load_config``, plus the audio probe reported through the same report, so its issues
     carry file and line and come out in order with the rest."""
-    sources = Sources()
-    if path is None:
-        sources.read_bundled()
-    else:
-        sources.read_file(path, str(path))
-    decoded = decode_document(sources.data, sources.report)
-    config = compile_config(decoded, sources.base_dir, sources.labels(), sources.report)
-    probe_sounds(config, probe, sources.report)
-    issues = sources.issues()
-    for issue in issues:
-        out.write(f"{issue}\n")
-    return None if issues else config
+    try:
+        return load_config(path, lambda config, report: probe_sounds(config, probe, report))
+    except ConfigError as exc:
+        for issue in exc.issues:
+            out.write(f"{issue}\n")
+        return None
 
 
 def probe_sounds(config: CompiledConfig, probe: AudioProbe, report: Report) -> None:

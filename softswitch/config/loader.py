@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from types import MappingProxyType
 from typing import Protocol
 
 from softswitch.config.compile import compile_config
-from softswitch.config.decode import decode_document
+from softswitch.config.decode import Report, decode_document
 from softswitch.config.model import CompiledConfig, ConfigError
 from softswitch.config.sources import Sources
 
@@ -19,10 +20,14 @@ class SecretSource(Protocol):
     def get_or_create(self, key: str) -> str: ...
 
 
-def load_config(path: Path | None = None) -> CompiledConfig:
+def load_config(
+    path: Path | None = None,
+    extra_checks: Callable[[CompiledConfig, Report], None] | None = None,
+) -> CompiledConfig:
     """Read ``path`` (and its includes), or the bundled example when None.
 
-    Raises ConfigError listing every issue found in every file.
+    ``extra_checks`` may report more issues (e.g. unreadable audio) through the same report, so
+    they carry file and line. Raises ConfigError listing every issue found in every file.
     """
     sources = Sources()
     if path is None:
@@ -31,6 +36,8 @@ def load_config(path: Path | None = None) -> CompiledConfig:
         sources.read_file(path, str(path))
     decoded = decode_document(sources.data, sources.report)
     config = compile_config(decoded, sources.base_dir, sources.labels(), sources.report)
+    if extra_checks is not None:
+        extra_checks(config, sources.report)
     issues = sources.issues()
     if issues:
         raise ConfigError(issues)

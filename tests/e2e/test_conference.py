@@ -140,3 +140,13 @@ def test_right_pin_joins_and_three_wrong_pins_hang_up(ep: PjEndpoint, rooms: Pbx
     bad.wait_state("DISCONNECTED", 10)
     assert rooms.server.log_text().count("wrong PIN for privada") == 3
     assert good.state == "CONFIRMED"
+
+
+def test_pin_sent_as_sip_info_is_accepted(ep: PjEndpoint, rooms: Pbx) -> None:
+    call = join(rooms, "1003", "3002")
+    ep.sleep(0.5)
+    call.send_dtmf("4321", method="info")
+    ep.wait_for(
+        lambda: "joined conference privada" in rooms.server.log_text(), 8, "joined by INFO PIN"
+    )
+    assert call.state == "CONFIRMED"
