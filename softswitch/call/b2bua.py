@@ -16,12 +16,17 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from softswitch.call.calls import Call
-from softswitch.call.features import MediaFeatures, codecs_of, hold_requested
+from softswitch.call.features import MediaFeatures, codecs_of
 from softswitch.call.leg import Leg, LegState
 from softswitch.call.media import CallMedia
-from softswitch.call.offers import OUR_OFFER, SDP, answer_of, offer_of
+from softswitch.call.offers import ALLOW_HEADER, OUR_OFFER, SDP, answer_of, offer_of
+from softswitch.call.reinvite import reinvite_failed, reinvite_response, relay_reinvite
 from softswitch.errors import SipError
-from softswitch.rtp.offer_answer import Origin, rewrite_answer, rewrite_offer
+from softswitch.rtp.offer_answer import (
+    Origin,
+    rewrite_answer,
+    rewrite_offer,
+)
 from softswitch.rtp.sdp import SessionDescription, parse_sdp, serialize_sdp
 from softswitch.sip.dialog import (
     Dialog,
@@ -41,8 +46,6 @@ from softswitch.sip.transaction import ResponseReceived
 from softswitch.sip.transport import Flow
 
 log = logging.getLogger("softswitch.call")
-
-ALLOW_HEADER = ("allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE")
 
 
 class B2bua:
@@ -218,7 +221,7 @@ class B2bua:
         if txn is leg.invite_client:
             self._invite_response(leg, response, event.retransmission, now)
         elif txn is leg.reinvite_client:
-            self._reinvite_response(leg, response, now)
+            reinvite_response(self, leg, response, now)
         else:
             origin = leg.relayed.pop(id(txn), None)
             if origin is not None and response.status >= 200:
@@ -252,7 +255,7 @@ class B2bua:
                 self.endpoint.send_stateless(leg.ack, leg.flow)
             return
         update_from_response(leg.dialog, response)
-        self._ack_2xx(leg)
+        self.ack_2xx(leg)
         if call.ended or (call.b is not None and call.b is not leg):
             self._bye(leg)
             return
@@ -354,7 +357,7 @@ class B2bua:
             leg.state = LegState.ENDED
             self._fork_done(leg.call, leg)
         elif txn is leg.reinvite_client:
-            self._reinvite_failed(leg, status)
+            reinvite_failed(self, leg, status)
         else:
             origin = leg.relayed.pop(id(txn), None)
             if origin is not None:
@@ -412,7 +415,7 @@ class B2bua:
             )
             self.hangup(leg.call, "BYE", source=leg)
         elif method == "INVITE":
-            self._reinvite(leg, txn, request)
+            relay_reinvite(self, leg, txn, request)
         elif method in ("OPTIONS", "UPDATE") and not request.body:
             self.endpoint.respond(txn, 200, extra=(ALLOW_HEADER,))
         elif method == "INFO":
@@ -432,105 +435,6 @@ class B2bua:
         )
         client = self.endpoint.send_request(out, other.flow, other)
         other.relayed[id(client)] = txn
-
-    # --- re-INVITE (hold / resume) -----------------------------------------------------
-    def _reinvite(self, leg: Leg, txn: ServerTxn, request: SipRequest) -> None:
-        call = leg.call
-        other = call.other(leg)
-        if other is None or call.media is None or other.state is not LegState.CONFIRMED:
-            raise SipError(491, "Request Pending")
-        if leg.reinvite_server is not None or other.reinvite_client is not None:
-            raise SipError(491, "Request Pending")
-        offer = offer_of(request)
-        self.endpoint.respond(txn, 100)
-        if offer is None:
-            # No offer: answer it ourselves with the SDP this leg already has.
-            if leg.sdp_sent is None:
-                raise SipError(488, reason_for(488))
-            leg.reinvite_server = txn
-            self.endpoint.respond(
-                txn,
-                200,
-                to_tag=leg.tag,
-                extra=(("contact", leg.dialog.local_contact), ("content-type", SDP)),
-                body=serialize_sdp(leg.sdp_sent),
-            )
-            return
-        call.media.set_remote(leg.side, offer)
-        if self.features is not None:
-            self.features.on_offer(call, leg.side, other.side, hold_requested(offer))
-        port = call.media.port(other.side)
-        sdp = rewrite_offer(
-            offer, self.endpoint.local_host(other.flow), port, other.origin, add_g711=True
-        )
-        leg.pending_offer = offer
-        other.sdp_sent = sdp
-        out = other.dialog.request(
-            "INVITE",
-            self.endpoint.via(other.flow),
-            body=serialize_sdp(sdp),
-            content_type=SDP,
-            extra=(ALLOW_HEADER,),
-        )
-        leg.reinvite_server = txn
-        other.reinvite_client = self.endpoint.send_request(
-            out, other.flow, other, make_ack=ack_builder(out)
-        )
-
-    def _reinvite_response(self, leg: Leg, response: SipResponse, now: float) -> None:
-        if response.status < 200:
-            return
-        call = leg.call
-        origin_leg = call.other(leg)
-        leg.reinvite_client = None
-        if response.status >= 300:
-            self._reinvite_failed(leg, response.status)
-            return
-        update_from_response(leg.dialog, response)
-        self._ack_2xx(leg, cseq=response.cseq.number)
-        answer = answer_of(response)
-        if origin_leg is None or origin_leg.reinvite_server is None or call.media is None:
-            return
-        if answer is None:
-            self._reinvite_failed(leg, 488)
-            return
-        call.media.set_remote(leg.side, answer)
-        port = call.media.port(origin_leg.side)
-        pair = codecs_of(origin_leg.pending_offer, answer)
-        codec = None
-        if pair is not None:
-            theirs, ours = pair  # the re-INVITE's sender, and this leg
-            if theirs[1] != ours[1]:
-                codec = (str(theirs[0]), theirs[1])
-            a, b = (theirs, ours) if origin_leg.side == "a" else (ours, theirs)
-            call.media.set_codecs(a, b)
-        try:
-            sdp = rewrite_answer(
-                answer,
-                self.endpoint.local_host(origin_leg.flow),
-                port,
-                origin_leg.origin,
-                codec=codec,
-            )
-        except SipError as exc:  # an answer we cannot relay: the offerer hears why
-            self._reinvite_failed(leg, exc.status)
-            return
-        origin_leg.sdp_sent = sdp
-        self.endpoint.respond(
-            origin_leg.reinvite_server,
-            200,
-            to_tag=origin_leg.tag,
-            extra=(("contact", origin_leg.dialog.local_contact), ("content-type", SDP)),
-            body=serialize_sdp(sdp),
-        )
-
-    def _reinvite_failed(self, leg: Leg, status: int) -> None:
-        leg.reinvite_client = None
-        origin_leg = leg.call.other(leg)
-        if origin_leg is not None and origin_leg.reinvite_server is not None:
-            txn = origin_leg.reinvite_server
-            origin_leg.reinvite_server = None
-            self.endpoint.respond(txn, status, to_tag=origin_leg.tag)
 
     # --- ending ------------------------------------------------------------------------
     def hangup(self, call: Call, why: str, source: Leg | None = None) -> None:
@@ -614,7 +518,7 @@ class B2bua:
         bye = leg.dialog.request("BYE", self.endpoint.via(leg.flow))
         self.endpoint.send_request(bye, leg.flow, leg)
 
-    def _ack_2xx(self, leg: Leg, cseq: int | None = None) -> None:
+    def ack_2xx(self, leg: Leg, cseq: int | None = None) -> None:
         invite = leg.invite_request
         number = cseq if cseq is not None else (invite.cseq.number if invite else 1)
         ack = leg.dialog.request("ACK", self.endpoint.via(leg.flow, new_branch()), cseq=number)

@@ -7,6 +7,7 @@ from softswitch.rtp.sdp import SdpError, SessionDescription, parse_sdp
 from softswitch.sip.message import SipMessage, SipRequest
 
 SDP = "application/sdp"
+ALLOW_HEADER = ("allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE")
 # What we offer a callee when the caller offered nothing: the codecs we relay (payload types
 # pass through untouched, so both legs must end up on one of these). The address is a
 # placeholder the rewrite replaces with ours; it must not be 0.0.0.0, which means hold.

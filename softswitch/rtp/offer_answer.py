@@ -46,6 +46,7 @@ __all__ = [
     "rewrite_answer",
     "rewrite_offer",
     "rtcp_target",
+    "set_direction",
     "voice_codecs",
 ]
 
@@ -421,6 +422,20 @@ def event_payload_type(sdp: SessionDescription) -> int | None:
             if name == _EVENTS and pt.isdigit():
                 return int(pt)
     return None
+
+
+def set_direction(sdp: SessionDescription, value: str) -> SessionDescription:
+    """``sdp`` (changed in place) with its anchored audio stream's direction set to ``value``."""
+    if value not in _DIRECTIONS:
+        raise ValueError(f"not an SDP direction: {value!r}")
+    picked = _pick_audio(sdp)
+    if picked is None:
+        return sdp
+    sdp.attributes = [a for a in sdp.attributes if a[0] not in _DIRECTIONS]
+    media = sdp.media[picked[0]]
+    media.attributes = [a for a in media.attributes if a[0] not in _DIRECTIONS]
+    media.attributes.append((value, None))
+    return sdp
 
 
 def direction(sdp: SessionDescription) -> str:

@@ -99,6 +99,7 @@ def write_config(
     security: dict[str, Any] | None = None,
     extensions: dict[str, tuple[str, str]] | None = None,
     extension_keys: dict[str, dict[str, Any]] | None = None,
+    extra: str = "",
 ) -> Path:
     """A config file in ``directory``; ``server``/``security`` override the test defaults;
     ``extension_keys``: more keys per extension number (e.g. ``record``)."""
@@ -123,7 +124,7 @@ def write_config(
         for key, value in (extension_keys or {}).get(number, {}).items():
             lines.append(f"{key} = {_toml(value)}")
     path = directory / "softswitch.toml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
     return path
 
 

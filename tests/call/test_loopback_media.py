@@ -160,3 +160,17 @@ def test_recorded_call_holds_both_parties(make_switch: SwitchFactory) -> None:
     finally:
         p.caller_rtp.close()
         p.callee_rtp.close()
+
+
+def test_inactive_hold_is_offered_as_sendonly_and_answered_inactive(pair: Phones) -> None:
+    p = pair
+    call = establish(p)
+    reinvite = p.caller.in_dialog(call.a, "INVITE", body=make_sdp(p.caller_rtp.port, "inactive", 2))
+    p.caller.send(reinvite)
+    relayed = p.callee.expect_request("INVITE", call_id=call.incoming.call_id)
+    assert read_sdp(relayed.body).direction == "sendonly"  # the switch sends it music
+    p.callee.reply(relayed, 200, body=make_sdp(p.callee_rtp.port, "recvonly", 2))
+    ok = p.caller.response(reinvite)
+    assert ok.status == 200 and read_sdp(ok.body).direction == "inactive"
+    p.caller.ack_2xx(call.a, cseq=reinvite.cseq.number)
+    assert len(p.callee_rtp.receive(10, timeout=2.0)) == 10
