@@ -109,15 +109,16 @@ class ConferenceBridge:
         return bool(self._by_slot)
 
     def tick(self, n: int, now: float) -> None:
+        # Pulled first: a digit heard in a pull may make someone leave (or join) mid-tick.
+        heard = [(slot, p, p.port.pull(now)) for slot, p in list(self._by_slot.items())]
         rows = self._mixer.rows
         if rows > len(self._frames):
             self._frames = np.zeros((max(rows, 2 * len(self._frames)), FRAME_SAMPLES), np.int16)
             self._sent = np.zeros(len(self._frames), np.bool_)
         frames, sent = self._frames, self._sent
         sent[:] = False
-        for slot, participant in self._by_slot.items():
-            pcm = participant.port.pull(now)
-            if pcm is not None:
+        for slot, participant, pcm in heard:
+            if pcm is not None and self._by_slot.get(slot) is participant:
                 frames[slot] = pcm
                 sent[slot] = True
         out = self._mixer.mix(frames, sent).per_participant
@@ -131,6 +132,8 @@ class ConferenceBridge:
     def _room_extras(self, room: _Room, out: Pcm, n: int) -> None:
         """The join/leave tone on top of everyone's mix; the music for someone alone."""
         slots = list(room.slots)
+        if len(slots) == 1 and room.moh is not None:
+            out[slots[0]] = room.moh.frame(n)  # then the leave tone, if any, on top
         if room.tone is not None:
             tone = room.tone.frame(room.tone_at).astype(np.int32)
             mixed = out[slots].astype(np.int32) + tone
@@ -139,8 +142,6 @@ class ConferenceBridge:
             count = room.tone.frame_count
             if count is not None and room.tone_at >= count:
                 room.tone = None
-        if len(slots) == 1 and room.moh is not None:
-            out[slots[0]] = room.moh.frame(n)
 
     def _send(self, out: Pcm) -> None:
         by_codec: dict[str, list[Participant]] = {}
