@@ -1,8 +1,9 @@
-"""Command line: ``softswitch serve | check | credentials | prompts``."""
+"""Command line: ``softswitch serve | check | credentials | prompts | holidays``."""
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import logging
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import TextIO
 from softswitch.app import run_app
 from softswitch.config import ConfigError, load_config
 from softswitch.config.cli import run_check, run_credentials
+from softswitch.dialplan.holidays import list_holidays, subdivisions
 from softswitch.logs import setup_logging
 from softswitch.media.audiofile import probe_audio
 from softswitch.media.prompts import render_all
@@ -31,6 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
         "prompts", help="convert every prompt and music-on-hold track ahead of time"
     )
     prompts.add_argument("--config", type=Path)
+    days = sub.add_parser("holidays", help="list a country's or region's public holidays")
+    days.add_argument("--country", required=True, help='ISO code, e.g. "ES"')
+    days.add_argument("--subdivision", help='region code, e.g. "MD" (Madrid)')
+    days.add_argument("--year", type=int, help="default: this year")
+    days.add_argument(
+        "--language", help='of the names, e.g. "es", "en_US" (default: the country\'s)'
+    )
     return parser
 
 
@@ -42,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         return run_credentials(args.config, args.extension, sys.stdout)
     if args.command == "prompts":
         return run_prompts(args.config, sys.stdout, sys.stderr)
+    if args.command == "holidays":
+        year = args.year or datetime.date.today().year
+        return run_holidays(args.country, args.subdivision, year, args.language, sys.stdout)
     setup_logging(args.log_level)
     try:
         config = load_config(args.config)
@@ -71,6 +83,30 @@ def run_prompts(path: Path | None, out: TextIO, err: TextIO) -> int:
         return 1
     out.write(f"OK: {bar.total} rendered into {config.server.state_dir / 'prompts'}\n")
     return 0
+
+
+def run_holidays(
+    country: str, subdivision: str | None, year: int, language: str | None, out: TextIO
+) -> int:
+    """Print ``YYYY-MM-DD name`` per holiday, by date, and return 0; for a country or
+    subdivision the holidays package does not know, say so on stderr and return 2."""
+    try:
+        days = list_holidays(country, subdivision, year, language)
+    except NotImplementedError:
+        print(_unknown_place(country, subdivision), file=sys.stderr)
+        return 2
+    for day, name in days.items():
+        out.write(f"{day.isoformat()} {name}\n")
+    return 0
+
+
+def _unknown_place(country: str, subdivision: str | None) -> str:
+    try:
+        known = subdivisions(country)
+    except NotImplementedError:
+        return f"softswitch holidays: unknown country {country!r} (use an ISO code such as ES)"
+    listed = ", ".join(known) or "none"
+    return f"softswitch holidays: {country.upper()} has no subdivision {subdivision!r} ({listed})"
 
 
 class ProgressBar:

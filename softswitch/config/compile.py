@@ -7,16 +7,29 @@ goes on and cross-checks still run; the caller discards the result when anything
 from __future__ import annotations
 
 import ipaddress
-import json
-import os
 import re
-import zoneinfo
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Literal
 
+from softswitch.config.checks import (
+    EMAIL,
+    EXTENSION_NUMBER,
+    PHONE_NUMBER,
+    PIN,
+    USERNAME,
+    absolute,
+    check_name,
+    is_host,
+    is_ip,
+    positive,
+    q,
+    timezone_exists,
+)
+from softswitch.config.compile_routing import compile_routing
 from softswitch.config.decode import DecodedConfig, Report
+from softswitch.config.dialing import COUNTRIES, dialing_plan
 from softswitch.config.linemap import KeyPath
 from softswitch.config.model import (
     CompiledConfig,
@@ -45,22 +58,12 @@ from softswitch.config.schema import (
 
 BaseDir = Callable[[KeyPath], Path]
 
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?")
 # transport:host:port, with an IPv6 host in brackets: "udp:[::1]:5060".
 _LISTEN = re.compile(
     r"(?P<transport>[A-Za-z]+):(?:\[(?P<v6>[^\]]*)\]|(?P<host>[^:\[\]]*)):(?P<port>[0-9]{1,5})"
 )
 _RTP_PORTS = re.compile(r"\s*([0-9]{1,5})\s*-\s*([0-9]{1,5})\s*")
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*")
-# SIP user part without the characters that would need escaping or confuse an admin.
-_USERNAME = re.compile(r"[A-Za-z0-9._~+-]{1,64}")
-_PHONE_NUMBER = re.compile(r"\+?[0-9]{2,20}")
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-_PIN = re.compile(r"[0-9]{4,12}")
-_EXTENSION_NUMBER = re.compile(r"[0-9]{2,8}")
-# Names are written after "prompt:" or "conference:" in actions: no spaces, colons or commas.
-_NAME = re.compile(r"[\w.-]{1,64}")
 _LANGUAGE_EXAMPLES = '(e.g. "es", "en", "ca", "eu", "gl", "pt-br")'
 # Always available to moh_when_alone: the configured class of that name, else a built-in tune.
 DEFAULT_MUSIC_CLASS = "default"
@@ -74,7 +77,7 @@ def compile_config(
     server = compile_server(decoded.server, base_dir(("server", "state_dir")), report)
     extensions = compile_extensions(decoded.extensions, decoded.raw_sections, report)
     music = compile_music(decoded.music_on_hold, base_dir, report)
-    return CompiledConfig(
+    base = CompiledConfig(
         server=server,
         security=compile_security(decoded.security, report),
         extensions=extensions,
@@ -84,6 +87,7 @@ def compile_config(
         music_on_hold=music,
         conferences=compile_conferences(decoded.conferences, extensions, music, report),
     )
+    return compile_routing(base, decoded.routing, report)
 
 
 # -- server ----------------------------------------------------------------------------------
@@ -93,21 +97,25 @@ def compile_server(section: ServerSection, state_base: Path, report: Report) -> 
     def at(key: str) -> KeyPath:
         return ("server", key)
 
-    if not _is_host(section.domain):
-        report(at("domain"), f"not a host name or IP address: {_q(section.domain)}")
-    if section.public_address is not None and not _is_host(section.public_address):
-        report(at("public_address"), f"not a host name or IP address: {_q(section.public_address)}")
+    if not is_host(section.domain):
+        report(at("domain"), f"not a host name or IP address: {q(section.domain)}")
+    if section.public_address is not None and not is_host(section.public_address):
+        report(at("public_address"), f"not a host name or IP address: {q(section.public_address)}")
     rtp_min, rtp_max = _rtp_ports(section.rtp_ports, at("rtp_ports"), report)
-    if not _timezone_exists(section.timezone):
-        report(at("timezone"), f'unknown time zone {_q(section.timezone)} (e.g. "Europe/Madrid")')
+    if not timezone_exists(section.timezone):
+        report(at("timezone"), f'unknown time zone {q(section.timezone)} (e.g. "Europe/Madrid")')
+    country = section.country.strip().upper()
+    if dialing_plan(country) is None:
+        known = " ".join(sorted(COUNTRIES))
+        report(at("country"), f"no dialling plan for country {q(section.country)} (known: {known})")
     if not _LANGUAGE.fullmatch(section.language):
-        report(at("language"), f'not a language code: {_q(section.language)} (e.g. "es", "en")')
+        report(at("language"), f'not a language code: {q(section.language)} (e.g. "es", "en")')
     elif normalize_language(section.language) not in TTS_LANGUAGES:
-        message = f"no text-to-speech voice for {_q(section.language)} {_LANGUAGE_EXAMPLES}"
+        message = f"no text-to-speech voice for {q(section.language)} {_LANGUAGE_EXAMPLES}"
         report(at("language"), message)
     if not section.state_dir:
         report(at("state_dir"), "must not be empty")
-    _positive(section.ring_time, at("ring_time"), report)
+    positive(section.ring_time, at("ring_time"), report)
     _check_expires(section, report)
     size = section.max_message_size
     if not _MIN_MESSAGE_SIZE <= size <= _MAX_MESSAGE_SIZE:
@@ -120,42 +128,14 @@ def compile_server(section: ServerSection, state_base: Path, report: Report) -> 
         rtp_port_max=rtp_max,
         timezone=section.timezone,
         language=section.language,
-        state_dir=_absolute(state_base, section.state_dir),
+        state_dir=absolute(state_base, section.state_dir),
         ring_time=section.ring_time,
         min_expires=section.min_expires,
         max_expires=section.max_expires,
         default_expires=section.default_expires,
         max_message_size=section.max_message_size,
+        country=country,
     )
-
-
-def _q(text: str) -> str:
-    """Quote a value the way TOML writes it, so messages show what to look for in the file."""
-    return json.dumps(text, ensure_ascii=False)
-
-
-def _is_host(text: str) -> bool:
-    return bool(_HOSTNAME.fullmatch(text)) or _is_ip(text)
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _timezone_exists(name: str) -> bool:
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        return False
-    return True
-
-
-def _absolute(base: Path, text: str) -> Path:
-    return Path(os.path.normpath(base / Path(text).expanduser())).absolute()
 
 
 def _listen_specs(specs: tuple[str, ...], report: Report) -> tuple[ListenSpec, ...]:
@@ -165,7 +145,7 @@ def _listen_specs(specs: tuple[str, ...], report: Report) -> tuple[ListenSpec, .
         if spec is None:
             continue
         if spec in parsed:
-            report(("server", "listen", i), f"{_q(text)} is listed twice")
+            report(("server", "listen", i), f"{q(text)} is listed twice")
             continue
         parsed.append(spec)
     if not specs:
@@ -176,16 +156,16 @@ def _listen_specs(specs: tuple[str, ...], report: Report) -> tuple[ListenSpec, .
 def _listen_spec(text: str, path: KeyPath, report: Report) -> ListenSpec | None:
     match = _LISTEN.fullmatch(text)
     if match is None:
-        report(path, f'expected "udp:HOST:PORT" or "tcp:HOST:PORT", got {_q(text)}')
+        report(path, f'expected "udp:HOST:PORT" or "tcp:HOST:PORT", got {q(text)}')
         return None
     transport = match["transport"].lower()
     host = match["v6"] if match["v6"] is not None else match["host"]
     port = int(match["port"])
     if transport not in ("udp", "tcp"):
-        report(path, f"transport must be udp or tcp, not {_q(match['transport'])}")
+        report(path, f"transport must be udp or tcp, not {q(match['transport'])}")
         return None
-    if not _is_ip(host):
-        report(path, f"{_q(host)} is not an IP address to listen on")
+    if not is_ip(host):
+        report(path, f"{q(host)} is not an IP address to listen on")
         return None
     if port > 65535:
         report(path, f"port {port} is out of range (0-65535; 0 = any free port)")
@@ -198,11 +178,11 @@ def _rtp_ports(text: str, path: KeyPath, report: Report) -> tuple[int, int]:
     default = (10000, 20000)
     match = _RTP_PORTS.fullmatch(text)
     if match is None:
-        report(path, f'expected "FIRST-LAST", e.g. "10000-20000", got {_q(text)}')
+        report(path, f'expected "FIRST-LAST", e.g. "10000-20000", got {q(text)}')
         return default
     low, high = int(match[1]), int(match[2])
     if not _MIN_RTP_PORT <= low <= high <= 65535:
-        report(path, f"ports must be ordered and within {_MIN_RTP_PORT}-65535, got {_q(text)}")
+        report(path, f"ports must be ordered and within {_MIN_RTP_PORT}-65535, got {q(text)}")
         return default
     if high - low + 1 < 2:
         report(path, "at least 2 ports are needed (RTP and RTCP)")
@@ -212,7 +192,7 @@ def _rtp_ports(text: str, path: KeyPath, report: Report) -> tuple[int, int]:
 
 def _check_expires(section: ServerSection, report: Report) -> None:
     low, default, high = section.min_expires, section.default_expires, section.max_expires
-    _positive(low, ("server", "min_expires"), report)
+    positive(low, ("server", "min_expires"), report)
     if high < low:
         report(("server", "max_expires"), f"must not be below min_expires ({low})")
     elif not low <= default <= high:
@@ -220,17 +200,12 @@ def _check_expires(section: ServerSection, report: Report) -> None:
         report(("server", "default_expires"), message)
 
 
-def _positive(value: float, path: KeyPath, report: Report) -> None:
-    if value <= 0:
-        report(path, f"must be greater than 0, got {value:g}")
-
-
 # -- security ----------------------------------------------------------------------------
 
 
 def compile_security(section: SecuritySection, report: Report) -> SecurityConfig:
     for key in ("max_auth_failures", "failure_window", "request_rate", "request_burst"):
-        _positive(getattr(section, key), ("security", key), report)
+        positive(getattr(section, key), ("security", key), report)
     if section.ban_time < 0:
         report(("security", "ban_time"), f"must not be negative, got {section.ban_time:g}")
     return SecurityConfig(
@@ -265,15 +240,13 @@ def compile_extensions(
     for number, section in sections.items():
         extension = _extension(number, section, report)
         if section.form is not None and not (isinstance(forms, dict) and section.form in forms):
-            report(("extensions", number, "form"), f"no form named {_q(section.form)} in [forms]")
+            report(("extensions", number, "form"), f"no form named {q(section.form)} in [forms]")
         owner = owner_of_username.setdefault(extension.username, number)
         if owner != number:
             path: KeyPath = ("extensions", number)
             if section.username is not None:
                 path = (*path, "username")
-            message = (
-                f"username {_q(extension.username)} is used by extensions {owner} and {number}"
-            )
+            message = f"username {q(extension.username)} is used by extensions {owner} and {number}"
             report(path, message)
         extensions[number] = extension
     return MappingProxyType(extensions)
@@ -284,17 +257,17 @@ def _extension(number: str, section: ExtensionSection, report: Report) -> Extens
         return ("extensions", number, key, *rest)
 
     username = number if section.username is None else section.username
-    if not _USERNAME.fullmatch(username):
+    if not USERNAME.fullmatch(username):
         report(at("username"), "use 1-64 letters, digits or . _ ~ + -")
     if section.password == "":
         report(at("password"), "must not be empty (omit it to get a generated one)")
     for i, caller_id in enumerate(section.caller_ids):
-        if not _PHONE_NUMBER.fullmatch(caller_id):
-            report(at("caller_ids", i), f"not a phone number: {_q(caller_id)}")
-    if section.email is not None and not _EMAIL.fullmatch(section.email):
-        report(at("email"), f"not an e-mail address: {_q(section.email)}")
+        if not PHONE_NUMBER.fullmatch(caller_id):
+            report(at("caller_ids", i), f"not a phone number: {q(caller_id)}")
+    if section.email is not None and not EMAIL.fullmatch(section.email):
+        report(at("email"), f"not an e-mail address: {q(section.email)}")
     if section.ring_time is not None:
-        _positive(section.ring_time, at("ring_time"), report)
+        positive(section.ring_time, at("ring_time"), report)
     for i, group in enumerate(section.groups):
         if not group.strip():
             report(at("groups", i), "a group name must not be empty")
@@ -323,10 +296,10 @@ def _voicemail(
         if not box:
             return None
         box = VoicemailSection()  # voicemail = true: a mailbox with every setting defaulted
-    if box.pin is not None and not _PIN.fullmatch(box.pin):
+    if box.pin is not None and not PIN.fullmatch(box.pin):
         report((*path, "pin"), "a PIN is 4 to 12 digits")
-    if box.email is not None and not _EMAIL.fullmatch(box.email):
-        report((*path, "email"), f"not an e-mail address: {_q(box.email)}")
+    if box.email is not None and not EMAIL.fullmatch(box.email):
+        report((*path, "email"), f"not an e-mail address: {q(box.email)}")
     email = section.email if box.email is None else box.email
     return VoicemailSettings(pin=box.pin, email=email, attach=box.attach)
 
@@ -353,7 +326,7 @@ def _prompt(
     def at(*key: str) -> KeyPath:
         return ("prompts", name, *key)
 
-    _check_name(at(), name, report)
+    check_name(at(), name, report)
     if (section.file is None) == (section.text is None):
         which = "neither" if section.file is None else "both"
         report(
@@ -361,7 +334,7 @@ def _prompt(
         )
     file = None
     if section.file is not None:
-        file = _absolute(base_dir(at("file")), section.file)
+        file = absolute(base_dir(at("file")), section.file)
         _check_file(file, at("file"), report)
     if section.text is not None and not section.text.strip():
         report(at("text"), "must not be empty")
@@ -386,10 +359,10 @@ def _check_prompt_language(
 ) -> None:
     # A recording may be in any language; only a text needs eSpeak to know it.
     if not _LANGUAGE.fullmatch(language):
-        report(path, f"not a language code: {_q(section.language or '')} {_LANGUAGE_EXAMPLES}")
+        report(path, f"not a language code: {q(section.language or '')} {_LANGUAGE_EXAMPLES}")
     elif section.text is not None and language not in TTS_LANGUAGES:
         report(
-            path, f"no text-to-speech voice for {_q(section.language or '')} {_LANGUAGE_EXAMPLES}"
+            path, f"no text-to-speech voice for {q(section.language or '')} {_LANGUAGE_EXAMPLES}"
         )
 
 
@@ -401,23 +374,18 @@ def _check_file(path: Path, key: KeyPath, report: Report) -> None:
         report(key, f"no such file: {path}")
 
 
-def _check_name(path: KeyPath, name: str, report: Report) -> None:
-    if not _NAME.fullmatch(name):
-        report(path, "a name is 1 to 64 letters, digits, or _ . -")
-
-
 def compile_music(
     sections: Mapping[str, MusicOnHoldSection], base_dir: BaseDir, report: Report
 ) -> Mapping[str, MusicClass]:
     classes: dict[str, MusicClass] = {}
     for name, section in sections.items():
         path: KeyPath = ("music_on_hold", name)
-        _check_name(path, name, report)
+        check_name(path, name, report)
         if section.directory is None:
             report(path, "needs a directory of WAV or MP3 files")
             directory = base_dir(path)
         else:
-            directory = _absolute(base_dir((*path, "directory")), section.directory)
+            directory = absolute(base_dir((*path, "directory")), section.directory)
             _check_music_directory(directory, (*path, "directory"), report)
         classes[name] = MusicClass(name=name, directory=directory, shuffle=section.shuffle)
     return MappingProxyType(classes)
@@ -457,7 +425,7 @@ def compile_conferences(
         if conference.number:
             owner = owners.setdefault(conference.number, f"conference {name}")
             if owner != f"conference {name}":
-                message = f"number {_q(conference.number)} is already used by {owner}"
+                message = f"number {q(conference.number)} is already used by {owner}"
                 report(("conferences", name, "number"), message)
         conferences[name] = conference
     return MappingProxyType(conferences)
@@ -469,15 +437,15 @@ def _conference(
     def at(*key: str) -> KeyPath:
         return ("conferences", name, *key)
 
-    _check_name(at(), name, report)
+    check_name(at(), name, report)
     number = section.number or ""
     if section.number is None:
         report(at(), "needs a number (what callers dial to join)")
-    elif not _EXTENSION_NUMBER.fullmatch(number):
+    elif not EXTENSION_NUMBER.fullmatch(number):
         report(at("number"), "a conference number is 2 to 8 digits, like an extension's")
         number = ""  # not dialable: keep it out of the uniqueness check
     for key, pin in (("pin", section.pin), ("admin_pin", section.admin_pin)):
-        if pin is not None and not _PIN.fullmatch(pin):
+        if pin is not None and not PIN.fullmatch(pin):
             report(at(key), "a PIN is 4 to 12 digits")
     if section.admin_pin is not None and section.admin_pin == section.pin:
         report(at("admin_pin"), "is the same as pin, so every member would be an administrator")
@@ -486,7 +454,7 @@ def _conference(
     moh = section.moh_when_alone or None
     if moh is not None and moh not in music and moh != DEFAULT_MUSIC_CLASS:
         known = ", ".join(sorted({*music, DEFAULT_MUSIC_CLASS}))
-        report(at("moh_when_alone"), f"no music_on_hold class named {_q(moh)} (known: {known})")
+        report(at("moh_when_alone"), f"no music_on_hold class named {q(moh)} (known: {known})")
     return Conference(
         name=name,
         number=number,

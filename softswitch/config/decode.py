@@ -19,6 +19,21 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from softswitch.config.linemap import KeyPath
+from softswitch.config.routing_schema import (
+    TOML_KEY,
+    BlocklistSection,
+    EmailSection,
+    ExternalDestinationSection,
+    HolidaysSection,
+    IvrSection,
+    MailboxSection,
+    NumberSection,
+    OutboundRouteSection,
+    QueueSection,
+    RingGroupSection,
+    ScheduleSection,
+    TrunkSection,
+)
 from softswitch.config.schema import (
     COMPILED_SECTIONS,
     INCLUDE_KEY,
@@ -39,6 +54,26 @@ _INVALID: Any = object()  # "reported; use the default" (Any: it stands in for a
 
 
 @dataclass(frozen=True, slots=True)
+class RoutingSections:
+    """The routing tables of CONFIG.md as written; named tables by name, in file order."""
+
+    email: EmailSection | None = None  # None = no [email] table
+    external_destinations: dict[str, ExternalDestinationSection] = dataclasses.field(
+        default_factory=dict
+    )
+    trunks: dict[str, TrunkSection] = dataclasses.field(default_factory=dict)
+    outbound_routes: tuple[OutboundRouteSection, ...] = ()
+    numbers: dict[str, NumberSection] = dataclasses.field(default_factory=dict)
+    schedules: dict[str, ScheduleSection] = dataclasses.field(default_factory=dict)
+    holidays: dict[str, HolidaysSection] = dataclasses.field(default_factory=dict)
+    ivrs: dict[str, IvrSection] = dataclasses.field(default_factory=dict)
+    ring_groups: dict[str, RingGroupSection] = dataclasses.field(default_factory=dict)
+    queues: dict[str, QueueSection] = dataclasses.field(default_factory=dict)
+    voicemail: dict[str, MailboxSection] = dataclasses.field(default_factory=dict)
+    blocklist: BlocklistSection = dataclasses.field(default_factory=BlocklistSection)
+
+
+@dataclass(frozen=True, slots=True)
 class DecodedConfig:
     server: ServerSection
     security: SecuritySection
@@ -47,6 +82,7 @@ class DecodedConfig:
     prompts: dict[str, PromptSection] = dataclasses.field(default_factory=dict)
     music_on_hold: dict[str, MusicOnHoldSection] = dataclasses.field(default_factory=dict)
     conferences: dict[str, ConferenceSection] = dataclasses.field(default_factory=dict)
+    routing: RoutingSections = dataclasses.field(default_factory=RoutingSections)
 
 
 def decode_document(data: Mapping[str, object], report: Report) -> DecodedConfig:
@@ -66,6 +102,29 @@ def decode_document(data: Mapping[str, object], report: Report) -> DecodedConfig
         prompts=_decode_named(PromptSection, data, "prompts", report),
         music_on_hold=_decode_named(MusicOnHoldSection, data, "music_on_hold", report),
         conferences=_decode_named(ConferenceSection, data, "conferences", report),
+        routing=_decode_routing(data, report),
+    )
+
+
+def _decode_routing(data: Mapping[str, object], report: Report) -> RoutingSections:
+    email = data.get("email")
+    return RoutingSections(
+        email=None if email is None else decode_table(EmailSection, email, ("email",), report),
+        external_destinations=_decode_named(
+            ExternalDestinationSection, data, "external_destinations", report
+        ),
+        trunks=_decode_named(TrunkSection, data, "trunks", report),
+        outbound_routes=decode_array(
+            OutboundRouteSection, data.get("outbound_routes", []), ("outbound_routes",), report
+        ),
+        numbers=_decode_named(NumberSection, data, "numbers", report),
+        schedules=_decode_named(ScheduleSection, data, "schedules", report),
+        holidays=_decode_named(HolidaysSection, data, "holidays", report),
+        ivrs=_decode_named(IvrSection, data, "ivrs", report),
+        ring_groups=_decode_named(RingGroupSection, data, "ring_groups", report),
+        queues=_decode_named(QueueSection, data, "queues", report),
+        voicemail=_decode_named(MailboxSection, data, "voicemail", report),
+        blocklist=decode_table(BlocklistSection, data.get("blocklist", {}), ("blocklist",), report),
     )
 
 
@@ -106,29 +165,43 @@ def decode_table(cls: type[T], value: object, path: KeyPath, report: Report) -> 
     if not isinstance(value, dict):
         report(path, f"expected a table, got {_describe_value(value)}")
         return cls()
-    hints = _field_types(cls)
+    fields = _fields(cls)
     values: dict[str, object] = {}
     for key, item in value.items():
-        expected = hints.get(key)
-        if expected is None:
-            report((*path, key), "unknown key" + _suggestion(key, hints))
+        found = fields.get(key)
+        if found is None:
+            report((*path, key), "unknown key" + _suggestion(key, fields))
             continue
+        name, expected = found
         converted = _convert(item, expected, (*path, key), report)
         if converted is not _INVALID:
-            values[key] = converted
+            values[name] = converted
     return cls(**values)
 
 
-_FIELD_TYPES: dict[type[Any], dict[str, Any]] = {}
+def decode_array(cls: type[T], value: object, path: KeyPath, report: Report) -> tuple[T, ...]:
+    """An array of tables (``[[outbound_routes]]``), each decoded as ``cls``, in file order."""
+    if not isinstance(value, list):
+        report(path, f"expected an array of tables, got {_describe_value(value)}")
+        return ()
+    decoded = (decode_table(cls, item, (*path, i), report) for i, item in enumerate(value))
+    return tuple(decoded)
 
 
-def _field_types(cls: type[Any]) -> dict[str, Any]:
-    """Field name -> resolved type, computed once per schema class."""
-    types_ = _FIELD_TYPES.get(cls)
-    if types_ is None:
+_FIELDS: dict[type[Any], dict[str, tuple[str, Any]]] = {}
+
+
+def _fields(cls: type[Any]) -> dict[str, tuple[str, Any]]:
+    """TOML key -> (field name, resolved type), computed once per schema class. The key is the
+    field name unless the field's metadata gives another (``from``, a Python keyword)."""
+    fields = _FIELDS.get(cls)
+    if fields is None:
         hints = typing.get_type_hints(cls)
-        types_ = _FIELD_TYPES[cls] = {f.name: hints[f.name] for f in dataclasses.fields(cls)}
-    return types_
+        fields = _FIELDS[cls] = {
+            f.metadata.get(TOML_KEY, f.name): (f.name, hints[f.name])
+            for f in dataclasses.fields(cls)
+        }
+    return fields
 
 
 def _convert(item: object, expected: Any, path: KeyPath, report: Report) -> Any:
@@ -138,6 +211,8 @@ def _convert(item: object, expected: Any, path: KeyPath, report: Report) -> Any:
         return _convert_union(item, typing.get_args(expected), path, report)
     if origin is tuple:
         return _convert_list(item, expected, path, report)
+    if origin is dict:
+        return _convert_dict(item, expected, path, report)
     if _is_table_type(expected) and isinstance(item, dict):
         return decode_table(expected, item, path, report)
     if _accepts(item, expected):
@@ -171,6 +246,16 @@ def _convert_list(item: object, expected: Any, path: KeyPath, report: Report) ->
     return tuple(value for value in converted if value is not _INVALID)
 
 
+def _convert_dict(item: object, expected: Any, path: KeyPath, report: Report) -> Any:
+    """A table with free keys (``options = { "1" = "group:ventas" }``): each value converted."""
+    if not isinstance(item, dict):
+        report(path, _type_mismatch(item, expected))
+        return _INVALID
+    element = typing.get_args(expected)[1]
+    converted = {key: _convert(value, element, (*path, key), report) for key, value in item.items()}
+    return {key: value for key, value in converted.items() if value is not _INVALID}
+
+
 def _is_table_type(expected: Any) -> bool:
     return isinstance(expected, type) and dataclasses.is_dataclass(expected)
 
@@ -182,7 +267,7 @@ def _accepts(item: object, expected: Any) -> bool:
         return all(isinstance(item, type(arg)) for arg in typing.get_args(expected))
     if origin is tuple:
         return isinstance(item, list)
-    if _is_table_type(expected):
+    if origin is dict or _is_table_type(expected):
         return isinstance(item, dict)
     if isinstance(item, bool):  # bool is an int subclass, but true is not a number in TOML
         return expected is bool
@@ -198,6 +283,7 @@ _TYPE_NAMES: dict[Any, str] = {
     int: "an integer",
     float: "a number",
     bool: "true or false",
+    datetime.date: "a date",
 }
 
 
@@ -207,10 +293,14 @@ def _describe_type(expected: Any) -> str:
     origin = typing.get_origin(expected)
     if origin is Literal:
         return "one of " + ", ".join(json.dumps(arg) for arg in typing.get_args(expected))
+    if origin in (types.UnionType, typing.Union):
+        return _describe_type(tuple(a for a in typing.get_args(expected) if a is not type(None)))
     if origin is tuple:
-        element = _describe_type(typing.get_args(expected)[0])
-        return "a list of " + element.removeprefix("a ").removeprefix("an ") + "s"
-    if _is_table_type(expected):
+        element = typing.get_args(expected)[0]
+        arms = typing.get_args(element) if typing.get_origin(element) is types.UnionType else ()
+        plural = (_describe_type(arm) for arm in arms or (element,))
+        return "a list of " + " or ".join(p.split(" ", 1)[1] + "s" for p in plural)
+    if origin is dict or _is_table_type(expected):
         return "a table"
     return _TYPE_NAMES.get(expected, str(expected))
 

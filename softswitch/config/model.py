@@ -13,6 +13,23 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
+from softswitch.config.dialing import COUNTRIES, DialingPlan, match_number, to_e164
+from softswitch.config.routing_model import (
+    Action,
+    Blocklist,
+    EmailConfig,
+    ExternalDestination,
+    HolidaySet,
+    Ivr,
+    Mailbox,
+    Number,
+    OutboundRoute,
+    Queue,
+    RingGroup,
+    Schedule,
+    Trunk,
+)
+
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 RecordMode = Literal["none", "inbound", "outbound", "all"]
 Voice = Literal["female", "male"]
@@ -74,6 +91,7 @@ class ServerConfig:
     max_expires: int
     default_expires: int
     max_message_size: int
+    country: str = "ES"  # ISO code, upper case; its dialling prefixes are CompiledConfig.dialing
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +165,18 @@ def _username_index(extensions: Mapping[str, Extension]) -> Mapping[str, Extensi
     return MappingProxyType({ext.username: ext for ext in extensions.values()})
 
 
+def _code_index(
+    extensions: Mapping[str, Extension],
+    externals: Mapping[str, ExternalDestination],
+    conferences: Mapping[str, Conference],
+) -> Mapping[str, Action]:
+    """Every dialable internal code -> the action that dialling it means (codes are unique)."""
+    index = {number: Action("extension", number) for number in extensions}
+    index.update((dest.code, Action("external", name)) for name, dest in externals.items())
+    index.update((room.number, Action("conference", name)) for name, room in conferences.items())
+    return MappingProxyType(index)
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledConfig:
     server: ServerConfig
@@ -158,11 +188,54 @@ class CompiledConfig:
     prompts: Mapping[str, Prompt] = field(default_factory=_empty)
     music_on_hold: Mapping[str, MusicClass] = field(default_factory=_empty)
     conferences: Mapping[str, Conference] = field(default_factory=_empty)
+    # Routing (routing_model.py). Read-only, by table name in file order, except numbers: by
+    # E.164 number (find one from any spelling with number_for).
+    email: EmailConfig | None = None  # None = no [email]: no mail is sent
+    external_destinations: Mapping[str, ExternalDestination] = field(default_factory=_empty)
+    trunks: Mapping[str, Trunk] = field(default_factory=_empty)
+    outbound_routes: tuple[OutboundRoute, ...] = ()  # tried in order
+    numbers: Mapping[str, Number] = field(default_factory=_empty)
+    schedules: Mapping[str, Schedule] = field(default_factory=_empty)
+    holiday_sets: Mapping[str, HolidaySet] = field(default_factory=_empty)
+    ivrs: Mapping[str, Ivr] = field(default_factory=_empty)
+    ring_groups: Mapping[str, RingGroup] = field(default_factory=_empty)
+    queues: Mapping[str, Queue] = field(default_factory=_empty)
+    mailboxes: Mapping[str, Mailbox] = field(default_factory=_empty)  # [voicemail.*]
+    blocklist: Blocklist = field(default_factory=Blocklist)
+    dialing: DialingPlan = COUNTRIES["ES"]  # server.country's prefixes
     _by_username: Mapping[str, Extension] = field(init=False, repr=False, compare=False)
+    _by_code: Mapping[str, Action] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # Derived once here so that dataclasses.replace() keeps the index in step.
+        # Derived once here so that dataclasses.replace() keeps the indexes in step.
         object.__setattr__(self, "_by_username", _username_index(self.extensions))
+        codes = _code_index(self.extensions, self.external_destinations, self.conferences)
+        object.__setattr__(self, "_by_code", codes)
 
     def extension_by_username(self, username: str) -> Extension | None:
         return self._by_username.get(username)
+
+    def dial_code(self, code: str) -> Action | None:
+        """What dialling an internal code means: an extension, an external destination or a
+        conference room; None when no such code exists."""
+        return self._by_code.get(code)
+
+    def number_for(self, called: str) -> Number | None:
+        """The configured DID that ``called`` (+34910000000, 0034910000000, 34910000000 or
+        910000000 in Spain) is a spelling of."""
+        return match_number(called, self.numbers, self.dialing)
+
+    def is_blocked(self, caller: str) -> bool:
+        return self.blocklist.blocks(caller, self.dialing)
+
+    def outbound_route(self, dialled: str) -> tuple[OutboundRoute, str] | None:
+        """The first route matching ``dialled`` as dialled or in its E.164 form, with the number
+        to send to that route's trunk."""
+        e164 = to_e164(dialled, self.dialing)
+        spellings = (dialled,) if e164 in (None, dialled) else (dialled, e164)
+        for route in self.outbound_routes:  # route order is the admin's priority
+            for number in spellings:
+                rewritten = route.rewrite(number)
+                if rewritten is not None:
+                    return route, rewritten
+        return None

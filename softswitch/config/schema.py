@@ -14,8 +14,15 @@ from typing import Literal
 from softswitch.config.model import Voice
 
 # Tables of later issues: known names, kept raw until their compilers exist.
-RAW_SECTIONS = frozenset(
+RAW_SECTIONS = frozenset({"forms"})
+COMPILED_SECTIONS = frozenset(
     {
+        "server",
+        "security",
+        "extensions",
+        "prompts",
+        "music_on_hold",
+        "conferences",
         "email",
         "external_destinations",
         "trunks",
@@ -27,12 +34,8 @@ RAW_SECTIONS = frozenset(
         "ring_groups",
         "queues",
         "voicemail",
-        "forms",
         "blocklist",
     }
-)
-COMPILED_SECTIONS = frozenset(
-    {"server", "security", "extensions", "prompts", "music_on_hold", "conferences"}
 )
 INCLUDE_KEY = "include"
 
@@ -44,6 +47,9 @@ class ServerSection:
     public_address: str | None = None
     rtp_ports: str = "10000-20000"
     timezone: str = "UTC"
+    # ISO country of the company's numbers: what "national" means in a called or calling
+    # number (config/dialing.py).
+    country: str = "ES"
     language: str = "en"
     state_dir: str = "var"
     ring_time: float = 30.0

@@ -16,6 +16,7 @@ from softswitch.config import (
     load_config,
     resolve_passwords,
 )
+from softswitch.config.routing_model import Action
 from softswitch.storage.secrets import SecretStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,7 +67,7 @@ email = "bruno@example.com"
 description = "Alta de clientes nuevos"
 
 [numbers."+34910000000"]
-action = "ivr:principal"
+action = "extension:1001"
 """
 
 
@@ -124,8 +125,8 @@ def test_full_config_compiles_to_expected_objects(tmp_path: Path) -> None:
     # voicemail = true: a mailbox that mails the extension's own address.
     assert bruno.voicemail == VoicemailSettings(pin=None, email="bruno@example.com", attach=False)
     assert config.files == (str(tmp_path / "pbx.toml"),)
-    assert config.raw_sections["numbers"] == {"+34910000000": {"action": "ivr:principal"}}
-    assert set(config.raw_sections) == {"forms", "numbers"}
+    assert config.numbers["+34910000000"].action == (Action("extension", "1001"),)
+    assert set(config.raw_sections) == {"forms"}
 
 
 def test_compiled_config_is_read_only(tmp_path: Path) -> None:
