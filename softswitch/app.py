@@ -114,7 +114,7 @@ class App:
             wall=self.clock.wall,
         )
         self._tasks: asyncio.TaskGroup | None = None
-        self.media = MediaStack(self.config, self.relay, self.clock.monotonic)
+        self.media = MediaStack(self.config, self.relay, self.clock.monotonic, self.clock.wall)
         self.b2bua = B2bua(
             endpoint=self.endpoint,
             media_factory=lambda: CallMedia.open(self.relay),
@@ -135,6 +135,8 @@ class App:
             wall=self.clock.wall,
             local_app=self.media.app_for,
             media=self.media.services,
+            trunk_of=self.media.inbound.trunk_of,
+            route_inbound=self.media.inbound.route,
         )
         self.endpoint.tu = self.switch
         self._stop = asyncio.Event()

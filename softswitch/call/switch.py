@@ -19,6 +19,7 @@ from softswitch.errors import SipError, SipParseError
 from softswitch.sip.auth import AuthOutcome, DigestAuthenticator
 from softswitch.sip.endpoint import ServerTxn, SipEndpoint, reason_for
 from softswitch.sip.guard import Guard
+from softswitch.sip.headers import unquote
 from softswitch.sip.location import LocationService
 from softswitch.sip.message import SipRequest, SipResponse
 from softswitch.sip.registrar import Aor
@@ -52,6 +53,21 @@ ACCEPTED_TYPES = frozenset({"application/sdp", "*/*", "application/*"})
 
 
 @dataclass(frozen=True, slots=True)
+class Inbound:
+    """What the routing engine decided for a call from a trunk: reject it (``status``), ring
+    an extension, or answer it and run ``app``."""
+
+    status: int = 0
+    reason: str = ""
+    extension: str | None = None
+    caller_name: str = ""
+    app: LocalApp | None = None
+
+
+InboundRouter = Callable[[str, str, str, str], Inbound]  # trunk, caller, caller name, called
+
+
+@dataclass(frozen=True, slots=True)
 class User:
     """A caller or callee as the switch sees it."""
 
@@ -77,7 +93,11 @@ class Switch:
         wall: Callable[[], float],
         local_app: Callable[[str], LocalApp | None] = lambda number: None,
         media: MediaServices | None = None,
+        trunk_of: Callable[[str], str | None] = lambda host: None,
+        route_inbound: InboundRouter | None = None,
     ) -> None:
+        self.trunk_of = trunk_of
+        self.route_inbound = route_inbound
         self.local_app = local_app
         self.media = media
         self.endpoint = endpoint
@@ -135,13 +155,17 @@ class Switch:
         if self.endpoint.is_looped(request):
             log.warning("%s INVITE loop: it carries our own Via", request.call_id)
             raise SipError(482, "Loop Detected")
-        caller = self._authenticate(txn, request, flow, now)
-        if caller is None:
-            return
         try:
             target = parse_uri(request.uri).user_unescaped or ""
         except SipParseError as exc:
             raise SipError(exc.status if exc.status == 416 else 400, exc.reason) from None
+        trunk = self.trunk_of(flow.host)
+        if trunk is not None and self.route_inbound is not None:
+            self._from_trunk(txn, request, flow, trunk, target, now)
+            return
+        caller = self._authenticate(txn, request, flow, now)
+        if caller is None:
+            return
         callee = self.user_by_number(target)
         if callee is None:
             app = self.local_app(target) if self.media is not None else None
@@ -166,6 +190,54 @@ class Switch:
             callee.ring_time,
             now,
             record=caller.record in ("outbound", "all") or callee.record in ("inbound", "all"),
+        )
+
+    def _from_trunk(
+        self, txn: ServerTxn, request: SipRequest, flow: Flow, trunk: str, target: str, now: float
+    ) -> None:
+        """A call from a provider (identified by its address: no digest): the number it is
+        for decides where it goes."""
+        assert self.route_inbound is not None
+        sender = request.from_
+        try:
+            number = parse_uri(sender.uri).user_unescaped or ""
+        except SipParseError:
+            number = ""
+        name = unquote(sender.display) if sender.display else ""
+        decision = self.route_inbound(trunk, number, name, target)
+        call_id = request.call_id
+        if decision.status:
+            log.info(
+                "%s from trunk %s, %s to %s: %d %s",
+                call_id,
+                trunk,
+                number,
+                target,
+                decision.status,
+                decision.reason,
+            )
+            raise SipError(decision.status, decision.reason or reason_for(decision.status))
+        caller = User(number, decision.caller_name or name, "", 0.0)
+        if decision.app is not None:
+            self._answer_locally(txn, request, flow, caller, target, decision.app, now)
+            return
+        callee = self.user_by_number(decision.extension or "")
+        if callee is None:
+            raise SipError(404, "Not Found")
+        bindings = self.location.lookup(Aor(callee.number), self.wall())
+        if not bindings:
+            log.info("%s from trunk %s to %s: not registered", call_id, trunk, callee.number)
+            raise SipError(480, "Temporarily Unavailable")
+        self.b2bua.start_call(
+            txn,
+            request,
+            flow,
+            (caller.number, caller.name),
+            callee.number,
+            bindings,
+            callee.ring_time,
+            now,
+            record=callee.record in ("inbound", "all"),
         )
 
     def _answer_locally(

@@ -17,7 +17,9 @@ import numpy.typing as npt
 from softswitch.call.features import MediaFeatures
 from softswitch.call.local import LocalApp, MediaServices
 from softswitch.config.model import CompiledConfig
+from softswitch.dialplan.actions import ActionContext
 from softswitch.dialplan.conference import ConferenceService
+from softswitch.dialplan.inbound import InboundRouting
 from softswitch.media.conference import ConferenceBridge
 from softswitch.media.engine import MediaEngine
 from softswitch.media.library import DEFAULT_CLASS, MusicLibrary
@@ -35,7 +37,11 @@ Pcm = npt.NDArray[np.int16]
 
 class MediaStack:
     def __init__(
-        self, config: CompiledConfig, relay: RtpRelay, monotonic: Callable[[], float]
+        self,
+        config: CompiledConfig,
+        relay: RtpRelay,
+        monotonic: Callable[[], float],
+        wall: Callable[[], float],
     ) -> None:
         self.config = config
         self.engine = MediaEngine()
@@ -55,6 +61,15 @@ class MediaStack:
         self.conferences = ConferenceService(
             dict(config.conferences), self.bridge, self.engine, self.moh, self.system_prompt
         )
+        codes = {*config.extensions, *(d.code for d in config.external_destinations.values())}
+        codes |= {c.number for c in config.conferences.values()}
+        context = ActionContext(
+            prompt=lambda name: self.prompts.get(config.prompts[name]),
+            ivrs=dict(config.ivrs),
+            conference=lambda name: self.conferences.app_for(config.conferences[name].number),
+            codes=frozenset(codes),
+        )
+        self.inbound = InboundRouting(config, context, wall)
 
     def system_prompt(self, key: str) -> Pcm:
         return self.prompts.system_prompt(key, self.config.server.language)

@@ -1,0 +1,177 @@
+"""Running a number's actions on a call the switch has answered: prompts, IVR menus, rooms.
+
+An action list (``["prompt:cerrado", "ivr:principal"]``) runs in order: a prompt plays and the
+next step follows; an IVR menu hands its choice back as the next action; a conference room
+takes the call over; ``hangup`` (or the end of the list) hangs up.
+
+What needs a second leg once the caller is answered (an extension, a group, a queue,
+voicemail, an external number) is not built yet: such a step is logged and the call ends,
+rather than leaving the caller in silence.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+
+from softswitch.call.local import LocalSession
+from softswitch.config.routing_model import Action, Actions, Ivr
+from softswitch.dialplan.conference import ConferenceApp
+from softswitch.dialplan.ivr import DirectDial, Goto, IvrEffect, IvrMenu, IvrSession, Play
+
+__all__ = ["ActionApp", "ActionContext"]
+
+log = logging.getLogger("softswitch.dialplan")
+
+Pcm = npt.NDArray[np.int16]
+# Steps an answered call may take today (see the module docstring for the rest).
+LOCAL_KINDS = frozenset({"prompt", "ivr", "conference", "hangup"})
+MAX_STEPS = 50  # a hop limit: an IVR whose invalid choice loops to itself ends one day
+_HANGUP: Actions = (Action("hangup", ""),)
+
+
+class ActionContext:
+    """What running actions needs from the switch: prompts, menus, rooms, extension codes."""
+
+    def __init__(
+        self,
+        prompt: Callable[[str], Pcm],
+        ivrs: dict[str, Ivr],
+        conference: Callable[[str], ConferenceApp | None],
+        codes: frozenset[str],
+    ) -> None:
+        self.prompt = prompt
+        self.ivrs = ivrs
+        self.conference = conference
+        self.codes = codes  # what an IVR's direct dial may reach
+
+
+class ActionApp:
+    """A ``LocalApp`` that runs an action list on an answered call."""
+
+    def __init__(self, actions: tuple[Action, ...], context: ActionContext) -> None:
+        self._pending = list(actions)
+        self._context = context
+        self._session: LocalSession | None = None
+        self._delegate: ConferenceApp | None = None
+        self._ivr: IvrSession[Actions] | None = None
+        self._steps = 0
+        self.ended = False
+
+    @property
+    def session(self) -> LocalSession:
+        assert self._session is not None
+        return self._session
+
+    # --- LocalApp ------------------------------------------------------------------------------
+    def start(self, session: LocalSession) -> None:
+        self._session = session
+        session.player.listener = self._tick
+        self._next()
+
+    def on_digit(self, digit: str) -> None:
+        if self._delegate is not None:
+            self._delegate.on_digit(digit)
+        elif self._ivr is not None:
+            self._apply(self._ivr.digit(digit, self.session.services.monotonic()))
+
+    def stop(self) -> None:
+        self.ended = True
+        if self._delegate is not None:
+            self._delegate.stop()
+
+    # --- the steps -----------------------------------------------------------------------------
+    def _next(self) -> None:
+        if self.ended:
+            return
+        self._ivr = None
+        self._steps += 1
+        if not self._pending or self._steps > MAX_STEPS:
+            self._hangup("end of the actions" if not self._pending else "too many steps")
+            return
+        action = self._pending.pop(0)
+        kind, target = action
+        log.info("%s action %s:%s", self.session.call_id, kind, target)
+        if kind == "prompt":
+            self.session.player.play(self._context.prompt(target), done=lambda _: self._next())
+        elif kind == "ivr":
+            self._start_ivr(self._context.ivrs[target])
+        elif kind == "conference":
+            self._conference(target)
+        elif kind == "hangup":
+            self._hangup("hangup action")
+        else:
+            log.warning(
+                "%s %s:%s after answering is not supported yet: hanging up",
+                self.session.call_id,
+                kind,
+                target,
+            )
+            self._hangup("unsupported action")
+
+    def _conference(self, name: str) -> None:
+        app = self._context.conference(name)
+        if app is None:
+            self._hangup(f"no conference {name}")
+            return
+        self._delegate = app
+        app.start(self.session)
+
+    def _start_ivr(self, ivr: Ivr) -> None:
+        menu: IvrMenu[Actions] = IvrMenu(
+            prompt=ivr.prompt,
+            timeout=ivr.timeout,
+            retries=ivr.retries,
+            options=dict(ivr.options),
+            on_timeout=ivr.on_timeout or _HANGUP,
+            on_invalid=ivr.on_invalid or _HANGUP,
+            direct_dial=ivr.direct_dial,
+            extension_numbers=self._context.codes,
+        )
+        self._ivr = IvrSession(menu)
+        self._apply(self._ivr.start(self.session.services.monotonic()))
+
+    def _apply(self, effects: list[IvrEffect[Actions]]) -> None:
+        session = self.session
+        for effect in effects:
+            if isinstance(effect, Play):
+                session.player.play(
+                    self._context.prompt(effect.prompt),
+                    done=functools.partial(self._prompt_done, attempt=effect.attempt),
+                )
+            elif isinstance(effect, Goto):
+                session.player.interrupt()
+                self._pending = list(effect.action)
+                self._next()
+                return
+            elif isinstance(effect, DirectDial):
+                session.player.interrupt()
+                self._pending = [Action("extension", effect.number)]
+                self._next()
+                return
+            else:  # StopPlayback
+                session.player.interrupt()
+
+    def _prompt_done(self, finished: bool, attempt: int) -> None:
+        if finished and self._ivr is not None:
+            now = self.session.services.monotonic()
+            self._apply(self._ivr.prompt_done(now, attempt))
+
+    def _tick(self, heard: Pcm | None, now: float) -> None:
+        ivr = self._ivr
+        if ivr is not None:
+            deadline = ivr.next_deadline()
+            if deadline is not None and deadline <= now:
+                self._apply(ivr.handle_timer(now))
+
+    def _hangup(self, why: str) -> None:
+        self.ended = True
+        # Let the last words out before the BYE: the player's queue drains first.
+        if self.session.player.playing:
+            self.session.player.play(np.zeros(0, np.int16), done=lambda _: self.session.hangup(why))
+        else:
+            self.session.hangup(why)

@@ -1,0 +1,82 @@
+"""Calls from trunks: which trunk sent it, and where the number it is for sends it now.
+
+A provider is recognised by the address its INVITE comes from (``inbound_from``); nothing
+else gets in without a digest, so the switch cannot be used to place calls for free. Then, in
+this order (as an admin reads the config):
+
+1. a caller on the block list is refused (403) before any routing;
+2. the called number, in any of its usual spellings, must be a configured ``[numbers.*]``
+   (else 404), enabled and with an action for the moment of the call (else 403);
+3. the number's schedule picks ``action``, ``on_holiday`` or ``on_closed`` for *now* (in
+   ``server.timezone``), and ``prefix`` goes before the caller's name;
+4. a first step ``extension:`` rings that extension as any internal call; ``hangup`` refuses
+   the call (603); prompts, IVR menus and conference rooms answer it and run the action list
+   (``ActionApp``). Steps that are not built yet are refused with 480 and logged.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import logging
+from collections.abc import Callable
+
+from softswitch.call.switch import Inbound
+from softswitch.config.model import CompiledConfig
+from softswitch.dialplan.actions import LOCAL_KINDS, ActionApp, ActionContext
+from softswitch.dialplan.schedule import number_actions
+
+__all__ = ["InboundRouting"]
+
+log = logging.getLogger("softswitch.dialplan")
+
+
+class InboundRouting:
+    def __init__(
+        self, config: CompiledConfig, context: ActionContext, wall: Callable[[], float]
+    ) -> None:
+        self.config = config
+        self.context = context
+        self.wall = wall
+        self._networks = [
+            (network, trunk.name)
+            for trunk in config.trunks.values()
+            for network in trunk.inbound_from
+        ]
+
+    def trunk_of(self, host: str) -> str | None:
+        """The trunk whose ``inbound_from`` holds ``host``, if any."""
+        if not self._networks:
+            return None
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return None
+        for network, name in self._networks:
+            if address in network:
+                return name
+        return None
+
+    def route(self, trunk: str, caller: str, name: str, called: str) -> Inbound:
+        config = self.config
+        if config.is_blocked(caller):
+            log.info("- call from %s via %s to %s: blocked", caller or "anonymous", trunk, called)
+            return Inbound(403, "Forbidden")
+        number = config.number_for(called)
+        if number is None:
+            return Inbound(404, "Not Found")
+        now = datetime.datetime.fromtimestamp(self.wall(), tz=datetime.UTC)
+        actions = number_actions(number, now)
+        if not actions:
+            return Inbound(403, "Number Not In Service")
+        display = " ".join(part for part in (number.prefix, name or caller) if part)
+        kind, target = actions[0]
+        log.info("- call from %s via %s to %s: %s:%s", caller, trunk, number.did, kind, target)
+        if kind == "extension":
+            return Inbound(extension=target, caller_name=display)
+        if kind == "hangup":
+            return Inbound(603, "Decline")
+        if kind in LOCAL_KINDS:
+            return Inbound(app=ActionApp(actions, self.context), caller_name=display)
+        log.warning("- %s:%s as a number's first step is not supported yet", kind, target)
+        return Inbound(480, "Temporarily Unavailable")

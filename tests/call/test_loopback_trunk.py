@@ -1,0 +1,151 @@
+"""Calls from a trunk (a provider recognised by its address) over real sockets: the number's
+schedule decides, the block list and disabled numbers refuse, an IVR answers and hears SIP
+INFO digits, and an address that is no trunk gets a digest challenge, never a free call."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pytest
+from sipclient import RtpSocket, SipPeer, make_sdp, new_tag, read_sdp
+
+if TYPE_CHECKING:
+    from conftest import RunningSwitch, SwitchFactory
+
+TRUNK_HOST = "127.0.0.2"  # all of 127/8 is loopback: the provider has its own address
+MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+
+
+def routing() -> str:
+    """Numbers whose schedules are open, or closed, whatever the time the test runs."""
+    other_month = MONTHS[datetime.datetime.now(datetime.UTC).month % 12]  # next month
+    return f"""
+[trunks.proveedor]
+host = "{TRUNK_HOST}"
+inbound_from = ["{TRUNK_HOST}/32"]
+
+[prompts.hola]
+text = "Hola."
+language = "es"
+
+[schedules.siempre]
+ranges = [{{ start = "00:00", end = "24:00", days = "mon-sun" }}]
+
+[schedules.nunca]
+ranges = [{{ start = "00:00", end = "24:00", days = "mon-sun", months = "{other_month}" }}]
+
+[numbers."+34910000000"]
+prefix = "MAD"
+schedule = "siempre"
+action = "extension:1002"
+
+[numbers."+34910000001"]
+schedule = "nunca"
+action = "extension:1002"
+on_closed = ["prompt:hola", "hangup"]
+
+[numbers."+34910000002"]
+action = "extension:1002"
+enabled = false
+
+[numbers."+34910000003"]
+action = "ivr:menu"
+
+[ivrs.menu]
+prompt = "hola"
+timeout = 5
+retries = 1
+options = {{ "1" = "prompt:hola" }}
+
+[blocklist]
+numbers = ["+34905*"]
+"""
+
+
+@dataclass
+class Setup:
+    sw: RunningSwitch
+    trunk: SipPeer
+    callee: SipPeer
+    trunk_rtp: RtpSocket
+    callee_rtp: RtpSocket
+
+
+@pytest.fixture
+def setup(make_switch: SwitchFactory) -> Iterator[Setup]:
+    sw = make_switch(extra=routing(), server={"timezone": "UTC"})
+    trunk = make_switch.peer(sw, "+34611222333", host=TRUNK_HOST)
+    callee = make_switch.peer(sw, "1002")
+    assert callee.register().status == 200
+    rtp = RtpSocket(TRUNK_HOST), RtpSocket()
+    try:
+        yield Setup(sw, trunk, callee, *rtp)
+    finally:
+        for sock in rtp:
+            sock.close()
+
+
+def test_number_in_hours_rings_the_extension_with_the_prefix(setup: Setup) -> None:
+    s = setup
+    invite = s.trunk.invite("910000000", make_sdp(s.trunk_rtp.port), authenticate=False)
+    incoming = s.callee.expect_request("INVITE")
+    assert incoming.from_.display is not None and "MAD" in incoming.from_.display
+    assert "+34611222333" in incoming.from_.uri
+    tag = new_tag()
+    s.callee.reply(incoming, 200, to_tag=tag, body=make_sdp(s.callee_rtp.port))
+    assert s.trunk.response(invite).status == 200
+
+
+@pytest.mark.parametrize(
+    ("caller", "called", "status"),
+    [
+        ("+34905123456", "910000000", 403),  # blocked prefix, before any routing
+        ("+34611222333", "+34910000002", 403),  # disabled number
+        ("+34611222333", "0034919999999", 404),  # not one of our numbers
+    ],
+)
+def test_refused_calls(make_switch: SwitchFactory, caller: str, called: str, status: int) -> None:
+    sw = make_switch(extra=routing(), server={"timezone": "UTC"})
+    trunk = make_switch.peer(sw, caller, host=TRUNK_HOST)
+    invite = trunk.invite(called, make_sdp(40000), authenticate=False)
+    assert trunk.response(invite).status == status
+
+
+def test_closed_number_plays_its_prompt_then_hangs_up(setup: Setup) -> None:
+    s = setup
+    sdp = make_sdp(s.trunk_rtp.port).replace(b"127.0.0.1", TRUNK_HOST.encode())
+    invite = s.trunk.invite("+34910000001", sdp, authenticate=False)
+    ok = s.trunk.response(invite)
+    assert ok.status == 200
+    s.trunk.ack_2xx(s.trunk.uac_dialog(invite, ok))
+    speech = s.trunk_rtp.receive(10, timeout=2.0)
+    assert len(speech) == 10
+    bye = s.trunk.expect_request("BYE", timeout=5.0, call_id=invite.call_id)
+    s.trunk.reply(bye, 200)
+
+
+def test_ivr_option_by_sip_info(setup: Setup) -> None:
+    s = setup
+    invite = s.trunk.invite("+34910000003", make_sdp(s.trunk_rtp.port), authenticate=False)
+    ok = s.trunk.response(invite)
+    assert ok.status == 200
+    dialog = s.trunk.uac_dialog(invite, ok)
+    s.trunk.ack_2xx(dialog)
+    body = b"Signal=1\r\nDuration=160\r\n"
+    info = s.trunk.in_dialog(dialog, "INFO", body=body, content_type="application/dtmf-relay")
+    s.trunk.send(info)
+    assert s.trunk.response(info).status == 200
+    # Option 1 plays the prompt, and the end of the actions hangs up.
+    bye = s.trunk.expect_request("BYE", timeout=5.0, call_id=invite.call_id)
+    s.trunk.reply(bye, 200)
+    assert read_sdp(ok.body).port > 0
+
+
+def test_an_address_that_is_no_trunk_is_challenged(make_switch: SwitchFactory) -> None:
+    sw = make_switch(extra=routing(), server={"timezone": "UTC"})
+    stranger = make_switch.peer(sw, "+34611222333")  # from 127.0.0.1: not the trunk
+    invite = stranger.invite("+34910000000", make_sdp(40000), authenticate=False)
+    assert stranger.response(invite).status == 407
