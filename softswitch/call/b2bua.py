@@ -241,7 +241,7 @@ class B2bua:
                 leg.state = LegState.EARLY
             if leg.cancel_pending:
                 self._send_cancel(leg)
-            elif call.b is None and not call.ended:
+            elif call.b is None and not call.ended and call.local is None:
                 self._provisional_to_a(call, leg, response)
             return
         if status >= 300:
@@ -271,6 +271,10 @@ class B2bua:
         for other in call.forks:
             if other is not leg and other.state in (LegState.CALLING, LegState.EARLY):
                 self._cancel_fork(other)
+        if call.local is not None:  # the switch answered the caller: join the two now
+            call.local.bridged(answer)
+            log.info("%s answered by %s (%s)", call.call_id, call.callee, leg.flow)
+            return
         try:
             self._answer_a(call, leg, answer)
         except SipError as exc:  # e.g. the callee answered with no codec we relay
@@ -406,7 +410,7 @@ class B2bua:
         leg.dialog.check_remote_cseq(request)
         txn.tu = leg
         method = request.method
-        if leg.call.local is not None and method in ("INVITE", "INFO"):
+        if leg.call.local is not None and leg.call.b is None and method in ("INVITE", "INFO"):
             leg.call.local.on_request(txn, request)
         elif method == "BYE":
             self.endpoint.respond(txn, 200)
@@ -459,10 +463,44 @@ class B2bua:
         """Refuse a call that is still ringing on leg A."""
         self._fail_a(call, status, reason, extra)
 
+    def ring_for_local(
+        self,
+        call: Call,
+        media: CallMedia,
+        callee: str,
+        caller: tuple[str, str],
+        bindings: list[Binding],
+        ring_time: float,
+    ) -> None:
+        """Ring ``callee`` for a call the switch has answered (an IVR choice, a group): the
+        caller keeps hearing the switch until a fork answers (``LocalSession.bridged``) or
+        all fail (``LocalSession.dial_failed``)."""
+        call.callee = callee
+        call.b = None
+        self._ring(call, media, call.offer_a, caller, bindings, 69, ring_time)
+        self.endpoint.flush()
+
+    def _local_dial_failed(self, call: Call, status: int) -> None:
+        assert call.local is not None
+        for fork in call.forks:
+            if fork.state in (LegState.CALLING, LegState.EARLY):
+                self._cancel_fork(fork)
+            elif fork.state is LegState.CONFIRMED:
+                self._bye(fork)
+        if call.media is not None:
+            call.media.close_b()  # the caller's endpoint stays with its session
+            call.media = None
+        call.ring_deadline = None
+        log.info("%s %s did not answer: %d", call.call_id, call.callee, status)
+        call.local.dial_failed(status)
+
     def _fail_a(
         self, call: Call, status: int, reason: str | None, extra: tuple[Header, ...] = ()
     ) -> None:
         if call.ended:
+            return
+        if call.local is not None and call.a.state in (LegState.ANSWERED, LegState.CONFIRMED):
+            self._local_dial_failed(call, status)
             return
         txn = call.a.invite_server
         if txn is not None and txn.status < 200:

@@ -22,6 +22,7 @@ class Call:
         self.forks: list[Leg] = []
         self.b: Leg | None = None
         self.caller = caller
+        self.caller_name = ""  # what the callee's screen shows, when the switch answered first
         self.callee = callee
         self.started = now
         self.answered: float | None = None

@@ -16,13 +16,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from softswitch.call.features import codecs_of
 from softswitch.call.leg import LegState
+from softswitch.call.media import CallMedia
 from softswitch.call.offers import SDP, offer_of
 from softswitch.errors import SipError
 from softswitch.media.codecs import CODECS
 from softswitch.media.engine import MediaEngine
 from softswitch.media.player import Player
 from softswitch.media.port import MediaPort
+from softswitch.media.tones import tone
 from softswitch.rtp.offer_answer import (
     NoCommonCodec,
     event_payload_type,
@@ -35,21 +38,33 @@ from softswitch.rtp.sdp import SessionDescription, serialize_sdp
 from softswitch.rtp.transport import RtpEndpoint, RtpRelay
 from softswitch.sip.dtmf_info import parse_dtmf_info
 from softswitch.sip.endpoint import ServerTxn
+from softswitch.sip.location import Binding
 from softswitch.sip.message import SipRequest
 
 if TYPE_CHECKING:
     from softswitch.call.b2bua import B2bua
     from softswitch.call.calls import Call
 
-__all__ = ["LocalApp", "LocalSession", "MediaServices", "answer_locally"]
+__all__ = ["Dialer", "LocalApp", "LocalSession", "MediaServices", "answer_locally"]
 
 log = logging.getLogger("softswitch.call")
+
+RINGBACK_FRAMES = 50 * 120  # ringback while an extension rings: longer than any ring time
+
+
+def _drop(data: bytes) -> None:
+    return None
 
 
 class LocalApp(Protocol):
     def start(self, session: LocalSession) -> None: ...
     def on_digit(self, digit: str) -> None: ...
+    def on_dial_failed(self, status: int) -> None: ...
     def stop(self) -> None: ...
+
+
+# Rings an extension for a session: 0 when it rings, else the status that says why not.
+Dialer = Callable[["LocalSession", str], int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +97,10 @@ class LocalSession:
         event_pt: int | None,
         services: MediaServices,
         app: LocalApp,
+        dialer: Dialer | None = None,
     ) -> None:
+        self.dialer = dialer
+        self.bridged_to: str | None = None  # the extension the caller now talks to
         self.b2bua = b2bua
         self.call = call
         self.endpoint = endpoint
@@ -115,6 +133,55 @@ class LocalSession:
         """Take the player off the ticker: another job (a conference) drives the port now."""
         self.player.clear()
         self.services.engine.remove(self.player)
+
+    def dial(self, number: str) -> int:
+        """Ring ``number`` and join the caller to whoever answers; 0, or why it cannot ring.
+
+        Meanwhile the caller hears ringback; ``LocalApp.on_dial_failed`` says when nobody
+        answered, and the app goes on with its next step.
+        """
+        if self.dialer is None:
+            return 404
+        status = self.dialer(self, number)
+        if status == 0:
+            self.player.clear()
+            self.player.tone(tone("ringback"), frames=RINGBACK_FRAMES, barge_in=False)
+        return status
+
+    async def ring(
+        self, callee: str, caller: tuple[str, str], bindings: list[Binding], ring_time: float
+    ) -> None:
+        """Open leg B's endpoint and have the B2BUA ring ``bindings`` (see ``dial``)."""
+        relay = self.services.relay
+        try:
+            b = await relay.open_endpoint()
+        except SipError:
+            self.dial_failed(503)
+            return
+        if self.closed:
+            relay.close_endpoint(b)
+            return
+        media = CallMedia(relay, self.endpoint, b)
+        relay.set_sink(b, _drop)  # the callee's early media waits: the caller hears ringback
+        self.b2bua.ring_for_local(self.call, media, callee, caller, bindings, ring_time)
+
+    def bridged(self, answer: SessionDescription) -> None:
+        """A callee answered: the relay joins the two endpoints, the player stops."""
+        media = self.call.media
+        assert media is not None
+        media.set_remote("b", answer)
+        pair = codecs_of(self.call.offer_a, answer)
+        theirs = pair[1] if pair is not None else (int(self.codec[0]), self.codec[1])
+        self.stop_player()
+        media.set_codecs((int(self.codec[0]), self.codec[1]), theirs)  # resets both sinks
+        self.bridged_to = self.call.callee
+
+    def dial_failed(self, status: int) -> None:
+        if self.closed:
+            return
+        self.services.relay.set_sink(self.endpoint, self.port.receive)
+        self.player.clear()
+        self.app.on_dial_failed(status)
 
     def hangup(self, why: str) -> None:
         self.b2bua.hangup(self.call, why)
@@ -185,6 +252,7 @@ async def answer_locally(
     call: Call,
     offer: SessionDescription,
     app: LocalApp,
+    dialer: Dialer | None = None,
 ) -> None:
     """Answer ``call`` (leg A ringing, 100 sent) with our media and start ``app`` on it."""
     txn = call.a.invite_server
@@ -199,8 +267,10 @@ async def answer_locally(
     if call.ended:  # cancelled while the port was being opened
         services.relay.close_endpoint(endpoint)
         return
-    session = LocalSession(b2bua, call, endpoint, codec, event_payload_type(offer), services, app)
+    pt = event_payload_type(offer)
+    session = LocalSession(b2bua, call, endpoint, codec, pt, services, app, dialer)
     call.local = session
+    call.offer_a = offer
     session.set_remote(offer)
     leg = call.a
     body = session.answer_sdp(offer)

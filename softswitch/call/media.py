@@ -144,6 +144,12 @@ class CallMedia:
         through = forward or send
         return _tee(tap, through)
 
+    def close_b(self) -> None:
+        """Free leg B's endpoint only: nobody answered a call the switch had answered, whose
+        caller's endpoint stays with its session."""
+        self._closed = True
+        self._relay.close_endpoint(self.b)
+
     def close(self) -> None:
         if self._closed:
             return

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from softswitch.call.b2bua import B2bua
-from softswitch.call.local import LocalApp, MediaServices, answer_locally
+from softswitch.call.local import LocalApp, LocalSession, MediaServices, answer_locally
 from softswitch.call.offers import offer_of
 from softswitch.errors import SipError, SipParseError
 from softswitch.sip.auth import AuthOutcome, DigestAuthenticator
@@ -259,8 +259,22 @@ class Switch:
             )
         assert self.media is not None
         call = self.b2bua.new_call(txn, request, flow, caller.number, target, now)
+        call.caller_name = caller.name
         log.info("%s INVITE from %s to service %s", call.call_id, caller.number, target)
-        self.b2bua.spawn(answer_locally(self.b2bua, self.media, call, offer, app))
+        self.b2bua.spawn(answer_locally(self.b2bua, self.media, call, offer, app, self._dial))
+
+    def _dial(self, session: LocalSession, number: str) -> int:
+        """Ring extension ``number`` for a call the switch answered (0), or say why not."""
+        callee = self.user_by_number(number)
+        if callee is None:
+            return 404
+        bindings = self.location.lookup(Aor(callee.number), self.wall())
+        if not bindings:
+            return 480
+        call = session.call
+        caller = (call.caller, call.caller_name)
+        self.b2bua.spawn(session.ring(callee.number, caller, bindings, callee.ring_time))
+        return 0
 
     def _authenticate(
         self, txn: ServerTxn, request: SipRequest, flow: Flow, now: float

@@ -4,9 +4,10 @@ An action list (``["prompt:cerrado", "ivr:principal"]``) runs in order: a prompt
 next step follows; an IVR menu hands its choice back as the next action; a conference room
 takes the call over; ``hangup`` (or the end of the list) hangs up.
 
-What needs a second leg once the caller is answered (an extension, a group, a queue,
-voicemail, an external number) is not built yet: such a step is logged and the call ends,
-rather than leaving the caller in silence.
+An ``extension:`` step rings the extension while the caller hears ringback; whoever answers
+is joined to the caller, and if nobody does the next step runs. What else needs a second leg
+once the caller is answered (a group, a queue, voicemail, an external number) is not built
+yet: such a step is logged and the call ends, rather than leaving the caller in silence.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ log = logging.getLogger("softswitch.dialplan")
 
 Pcm = npt.NDArray[np.int16]
 # Steps an answered call may take today (see the module docstring for the rest).
-LOCAL_KINDS = frozenset({"prompt", "ivr", "conference", "hangup"})
+LOCAL_KINDS = frozenset({"prompt", "ivr", "conference", "hangup", "extension"})
 MAX_STEPS = 50  # a hop limit: an IVR whose invalid choice loops to itself ends one day
 _HANGUP: Actions = (Action("hangup", ""),)
 
@@ -79,6 +80,10 @@ class ActionApp:
         elif self._ivr is not None:
             self._apply(self._ivr.digit(digit, self.session.services.monotonic()))
 
+    def on_dial_failed(self, status: int) -> None:
+        """Nobody answered the extension this step rang: on to the next step."""
+        self._next()
+
     def stop(self) -> None:
         self.ended = True
         if self._delegate is not None:
@@ -104,6 +109,11 @@ class ActionApp:
             self._conference(target)
         elif kind == "hangup":
             self._hangup("hangup action")
+        elif kind == "extension":
+            status = self.session.dial(target)
+            if status:
+                log.info("%s extension %s: %d", self.session.call_id, target, status)
+                self._next()
         else:
             log.warning(
                 "%s %s:%s after answering is not supported yet: hanging up",

@@ -133,6 +133,9 @@ class ConferenceApp:
         if self.typed in (self.room.pin, self.room.admin_pin):
             self._check()
 
+    def on_dial_failed(self, status: int) -> None:
+        return None  # a room never dials
+
     def stop(self) -> None:
         if self.participant is not None:
             self.service.exit(self.participant, self.room)

@@ -5,12 +5,15 @@ INFO digits, and an address that is no trunk gets a digest challenge, never a fr
 from __future__ import annotations
 
 import datetime
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pytest
-from sipclient import RtpSocket, SipPeer, make_sdp, new_tag, read_sdp
+from sipclient import Dialog, RtpSocket, SipPeer, make_sdp, new_tag, read_sdp, rtp_packet
+
+from softswitch.sip.message import SipRequest
 
 if TYPE_CHECKING:
     from conftest import RunningSwitch, SwitchFactory
@@ -58,7 +61,12 @@ action = "ivr:menu"
 prompt = "hola"
 timeout = 5
 retries = 1
-options = {{ "1" = "prompt:hola" }}
+
+[ivrs.menu.options]
+"1" = "prompt:hola"
+"2" = "extension:1002"
+"3" = ["extension:1003", "prompt:hola"]
+"4" = ["extension:1002", "prompt:hola"]
 
 [blocklist]
 numbers = ["+34905*"]
@@ -142,6 +150,66 @@ def test_ivr_option_by_sip_info(setup: Setup) -> None:
     bye = s.trunk.expect_request("BYE", timeout=5.0, call_id=invite.call_id)
     s.trunk.reply(bye, 200)
     assert read_sdp(ok.body).port > 0
+
+
+def _in_ivr(s: Setup) -> tuple[SipRequest, Dialog]:
+    sdp = make_sdp(s.trunk_rtp.port).replace(b"127.0.0.1", TRUNK_HOST.encode())
+    invite = s.trunk.invite("+34910000003", sdp, authenticate=False)
+    ok = s.trunk.response(invite)
+    assert ok.status == 200
+    dialog = s.trunk.uac_dialog(invite, ok)
+    s.trunk.ack_2xx(dialog)
+    return invite, dialog
+
+
+def _press(s: Setup, dialog: Dialog, key: str) -> None:
+    body = f"Signal={key}\r\nDuration=160\r\n".encode()
+    info = s.trunk.in_dialog(dialog, "INFO", body=body, content_type="application/dtmf-relay")
+    s.trunk.send(info)
+    assert s.trunk.response(info).status == 200
+
+
+def test_ivr_option_rings_an_extension_and_joins_the_audio(setup: Setup) -> None:
+    s = setup
+    _, dialog = _in_ivr(s)
+    _press(s, dialog, "2")
+    incoming = s.callee.expect_request("INVITE")
+    assert "+34611222333" in incoming.from_.uri
+    offer = read_sdp(incoming.body)
+    s.callee.reply(incoming, 180, to_tag="agent")
+    ringback = s.trunk_rtp.receive(5, timeout=2.0)
+    assert len(ringback) == 5  # the caller hears ringback while the extension rings
+    s.callee.reply(incoming, 200, to_tag="agent", body=make_sdp(s.callee_rtp.port))
+    s.callee.expect_request("ACK", call_id=incoming.call_id)
+    time.sleep(0.1)
+    s.trunk_rtp.receive(100, timeout=0.2)  # ringback still in flight
+    voice = [rtp_packet(10 + i, 160 * i, 0xCAFE, bytes([i]) * 160) for i in range(3)]
+    for packet in voice:
+        s.callee_rtp.send(packet, (offer.host, offer.port))
+    assert s.trunk_rtp.receive(3) == voice  # relayed untouched: the two are joined
+    bye = s.trunk.in_dialog(dialog, "BYE")
+    s.trunk.send(bye)
+    assert s.trunk.response(bye).status == 200
+    s.callee.expect_request("BYE", call_id=incoming.call_id)
+
+
+def test_ivr_option_to_an_unregistered_extension_goes_on(setup: Setup) -> None:
+    s = setup
+    invite, dialog = _in_ivr(s)
+    _press(s, dialog, "3")  # 1003 has no phone: the prompt plays, then the call ends
+    bye = s.trunk.expect_request("BYE", timeout=5.0, call_id=invite.call_id)
+    s.trunk.reply(bye, 200)
+
+
+def test_ivr_option_to_a_busy_extension_goes_on(setup: Setup) -> None:
+    s = setup
+    invite, dialog = _in_ivr(s)
+    _press(s, dialog, "4")
+    incoming = s.callee.expect_request("INVITE")
+    s.callee.reply(incoming, 486, to_tag="busy")
+    s.callee.expect_request("ACK", call_id=incoming.call_id)
+    bye = s.trunk.expect_request("BYE", timeout=5.0, call_id=invite.call_id)
+    s.trunk.reply(bye, 200)
 
 
 def test_an_address_that_is_no_trunk_is_challenged(make_switch: SwitchFactory) -> None:
