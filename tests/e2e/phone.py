@@ -129,6 +129,7 @@ class PjEndpoint:
         # Closing a pjsua transport frees its socket only when the last transaction using it
         # ends (~32 s), and the select() ioqueue has 64 handles: recycle transports instead.
         self._free_transports: list[tuple[int, int]] = []
+        self._other_transports: dict[str, list[tuple[int, int]]] = {}
         self._tcp: tuple[int, int] | None = None
         # Calls of closed phones: SWIG must not free them while PJSIP may still touch them.
         self.graveyard: list[PhoneCall] = []
@@ -144,19 +145,22 @@ class PjEndpoint:
                     prio = 250 - i
             self.ep.codecSetPriority(cid, prio)
 
-    def acquire_transport(self) -> tuple[int, int]:
-        """A UDP SIP transport on 127.0.0.1: (transport id, port)."""
-        if self._free_transports:
+    def acquire_transport(self, host: str = "127.0.0.1") -> tuple[int, int]:
+        """A UDP SIP transport on ``host``: (transport id, port)."""
+        if host == "127.0.0.1" and self._free_transports:
             return self._free_transports.pop()
         tcfg = pj.TransportConfig()
         tcfg.port = 0
-        tcfg.boundAddress = "127.0.0.1"
+        tcfg.boundAddress = host
         tid = self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
         info = self.ep.transportGetInfo(tid)
         return tid, int(str(info.localName).rsplit(":", 1)[1])
 
-    def release_transport(self, transport: tuple[int, int]) -> None:
-        self._free_transports.append(transport)
+    def release_transport(self, transport: tuple[int, int], host: str = "127.0.0.1") -> None:
+        if host == "127.0.0.1":
+            self._free_transports.append(transport)
+        else:  # another loopback address: kept apart, never handed to a 127.0.0.1 phone
+            self._other_transports.setdefault(host, []).append(transport)
 
     def tcp_transport(self) -> tuple[int, int]:
         """The one TCP SIP transport on 127.0.0.1 (shared: accounts connect out through it)."""
@@ -245,8 +249,11 @@ class Phone:
         auto_ring: bool = True,
         reg_timeout: int = 300,
         transport: str = "udp",
+        host: str = "127.0.0.1",
     ) -> None:
+        """``host``: the loopback address this phone sends from (a trunk has its own)."""
         self.epw, self.user, self.domain = endpoint, user, domain
+        self.host = host
         self.reg_events: list[tuple[int, str, int]] = []
         self.calls: list[PhoneCall] = []
         self.incoming: list[PhoneCall] = []
@@ -258,9 +265,11 @@ class Phone:
             # Registrar and proxy are reached over TCP: say so in their URIs.
             registrar = registrar and f"{registrar};transport=tcp"
             proxy = proxy and f"{proxy};transport=tcp"
+        elif host != "127.0.0.1" and endpoint._other_transports.get(host):
+            self.transport_id, self.sip_port = endpoint._other_transports[host].pop()
         else:
-            self.transport_id, self.sip_port = endpoint.acquire_transport()
-        self.rtp_base = allocate_rtp_base()
+            self.transport_id, self.sip_port = endpoint.acquire_transport(host)
+        self.rtp_base = allocate_rtp_base(host)
         acfg = self._account_config(registrar, password, auth_user, proxy, reg_timeout)
         if contact_forced:
             acfg.sipConfig.contactForced = contact_forced
@@ -293,7 +302,7 @@ class Phone:
             acfg.sipConfig.proxies.append(proxy)
         acfg.mediaConfig.transportConfig.port = self.rtp_base
         acfg.mediaConfig.transportConfig.portRange = RTP_BLOCK
-        acfg.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
+        acfg.mediaConfig.transportConfig.boundAddress = self.host
         acfg.callConfig.timerUse = pj.PJSUA_SIP_TIMER_INACTIVE  # no session-timer re-INVITEs
         # The phone must say exactly what it was told to: no rewriting of Contact, Via or
         # SDP from what the server reports back (received/rport), no ICE, no STUN.
@@ -362,7 +371,7 @@ class Phone:
             self.acc.shutdown()
         self.epw.poll(50)  # let the un-REGISTER leave before the transport is reused
         if self.transport == "udp":  # the shared TCP transport stays for the next phone
-            self.epw.release_transport((self.transport_id, self.sip_port))
+            self.epw.release_transport((self.transport_id, self.sip_port), self.host)
         self.epw.phones.remove(self)
 
 
