@@ -47,16 +47,24 @@ _server_rtp_blocks = itertools.cycle(range(40000, 50000, _SERVER_RTP_BLOCK))
 DIAGNOSTICS = pytest.StashKey[list[Callable[[], tuple[str, str]]]]()
 
 
+_USED_PORTS: set[int] = set()
+
+
 def free_port() -> int:
-    """A port free on 127.0.0.1 for both UDP and TCP (never 5060: the kernel picks it)."""
+    """A port free on 127.0.0.1 for both UDP and TCP (never 5060: the kernel picks it), and
+    never one an earlier server of this session had: a phone's late un-REGISTER to that server
+    must not reach the next one (it would remove a binding with the same Contact)."""
     for _ in range(50):
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             u.bind((HOST, 0))
-            port = u.getsockname()[1]
+            port = int(u.getsockname()[1])
+            if port in _USED_PORTS:
+                continue
             t.bind((HOST, port))
-            return int(port)
+            _USED_PORTS.add(port)
+            return port
         except OSError:
             continue
         finally:

@@ -133,6 +133,7 @@ class PjEndpoint:
         self._tcp: tuple[int, int] | None = None
         # Calls of closed phones: SWIG must not free them while PJSIP may still touch them.
         self.graveyard: list[PhoneCall] = []
+        self.dead_accounts: list[Any] = []
         PjEndpoint._instance = self
 
     def _set_codec_priorities(self, codecs: tuple[str, ...]) -> None:
@@ -369,6 +370,9 @@ class Phone:
         self.incoming.clear()
         with contextlib.suppress(pj.Error):
             self.acc.shutdown()
+        # Never let the wrapper be collected: pjsua reuses the account's slot, and a late
+        # destructor (a gc pass during a later test) would delete that test's account.
+        self.epw.dead_accounts.append(self.acc)
         self.epw.poll(50)  # let the un-REGISTER leave before the transport is reused
         if self.transport == "udp":  # the shared TCP transport stays for the next phone
             self.epw.release_transport((self.transport_id, self.sip_port), self.host)
