@@ -247,7 +247,8 @@ class B2bua:
         if status >= 300:
             leg.final_status = status
             leg.state = LegState.ENDED
-            self._fork_done(call, leg)
+            if leg not in call.retired:  # a late answer from an earlier round of ringing
+                self._fork_done(call, leg)
             return
         # 2xx: the first one wins; the dialog needs an ACK whatever happens next.
         if again:
@@ -256,7 +257,7 @@ class B2bua:
             return
         update_from_response(leg.dialog, response)
         self.ack_2xx(leg)
-        if call.ended or (call.b is not None and call.b is not leg):
+        if call.ended or (call.b is not None and call.b is not leg) or leg in call.retired:
             self._bye(leg)
             return
         answer = answer_of(response)
@@ -490,6 +491,9 @@ class B2bua:
         if call.media is not None:
             call.media.close_b()  # the caller's endpoint stays with its session
             call.media = None
+        # Their late responses must not end the next round of ringing (see _invite_response).
+        call.retired.extend(call.forks)
+        call.forks = []
         call.ring_deadline = None
         log.info("%s %s did not answer: %d", call.call_id, call.callee, status)
         call.local.dial_failed(status)
@@ -515,7 +519,7 @@ class B2bua:
 
     def _finish(self, call: Call, why: str) -> None:
         call.ended = True
-        for leg in [call.a, *call.forks]:
+        for leg in [call.a, *call.forks, *call.retired]:
             leg.state = LegState.ENDED
             leg.release()
         if call.media is not None:
@@ -593,7 +597,7 @@ class B2bua:
         """Drop a finished call for good. Legs refer to their call weakly and lose their
         transactions here, so nothing of the call is left in a reference cycle: plain
         reference counting frees it now, without waiting for a full GC pass."""
-        for leg in [call.a, *call.forks]:
+        for leg in [call.a, *call.forks, *call.retired]:
             if self.dialogs.get(leg.dialog.key) is leg:
                 del self.dialogs[leg.dialog.key]
             leg.invite_server = None

@@ -20,6 +20,7 @@ class Call:
         self.b2bua = b2bua
         self.a: Leg = a  # type: ignore[assignment]  # set right after construction
         self.forks: list[Leg] = []
+        self.retired: list[Leg] = []  # forks of earlier rounds (a group ringing in turns)
         self.b: Leg | None = None
         self.caller = caller
         self.caller_name = ""  # what the callee's screen shows, when the switch answered first

@@ -63,8 +63,9 @@ class LocalApp(Protocol):
     def stop(self) -> None: ...
 
 
-# Rings an extension for a session: 0 when it rings, else the status that says why not.
-Dialer = Callable[["LocalSession", str], int]
+# Rings extensions for a session (all at once, for ``ring_time`` seconds or each one's own):
+# 0 when something rings, else the status that says why not.
+Dialer = Callable[["LocalSession", list[str], float | None], int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,15 +135,16 @@ class LocalSession:
         self.player.clear()
         self.services.engine.remove(self.player)
 
-    def dial(self, number: str) -> int:
-        """Ring ``number`` and join the caller to whoever answers; 0, or why it cannot ring.
+    def dial(self, numbers: list[str], ring_time: float | None = None) -> int:
+        """Ring ``numbers`` at once and join the caller to whoever answers first; 0, or why
+        nothing can ring.
 
         Meanwhile the caller hears ringback; ``LocalApp.on_dial_failed`` says when nobody
         answered, and the app goes on with its next step.
         """
         if self.dialer is None:
             return 404
-        status = self.dialer(self, number)
+        status = self.dialer(self, numbers, ring_time)
         if status == 0:
             self.player.clear()
             self.player.tone(tone("ringback"), frames=RINGBACK_FRAMES, barge_in=False)

@@ -263,17 +263,20 @@ class Switch:
         log.info("%s INVITE from %s to service %s", call.call_id, caller.number, target)
         self.b2bua.spawn(answer_locally(self.b2bua, self.media, call, offer, app, self._dial))
 
-    def _dial(self, session: LocalSession, number: str) -> int:
-        """Ring extension ``number`` for a call the switch answered (0), or say why not."""
-        callee = self.user_by_number(number)
-        if callee is None:
+    def _dial(self, session: LocalSession, numbers: list[str], ring_time: float | None) -> int:
+        """Ring extensions ``numbers`` together for a call the switch answered (0 when one
+        rings), or say why none can: 404 none exists, 480 none has a phone registered."""
+        users = [u for u in map(self.user_by_number, numbers) if u is not None]
+        if not users:
             return 404
-        bindings = self.location.lookup(Aor(callee.number), self.wall())
+        bindings = [b for u in users for b in self.location.lookup(Aor(u.number), self.wall())]
         if not bindings:
             return 480
         call = session.call
         caller = (call.caller, call.caller_name)
-        self.b2bua.spawn(session.ring(callee.number, caller, bindings, callee.ring_time))
+        seconds = ring_time if ring_time is not None else max(u.ring_time for u in users)
+        label = users[0].number if len(users) == 1 else "+".join(u.number for u in users)
+        self.b2bua.spawn(session.ring(label, caller, bindings, seconds))
         return 0
 
     def _authenticate(

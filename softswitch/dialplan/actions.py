@@ -15,13 +15,15 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from softswitch.call.local import LocalSession
-from softswitch.config.routing_model import Action, Actions, Ivr
+from softswitch.config.routing_model import Action, Actions, Ivr, RingGroup
 from softswitch.dialplan.conference import ConferenceApp
+from softswitch.dialplan.groups import with_prefix
 from softswitch.dialplan.ivr import DirectDial, Goto, IvrEffect, IvrMenu, IvrSession, Play
 
 __all__ = ["ActionApp", "ActionContext"]
@@ -30,9 +32,20 @@ log = logging.getLogger("softswitch.dialplan")
 
 Pcm = npt.NDArray[np.int16]
 # Steps an answered call may take today (see the module docstring for the rest).
-LOCAL_KINDS = frozenset({"prompt", "ivr", "conference", "hangup", "extension"})
+LOCAL_KINDS = frozenset({"prompt", "ivr", "conference", "hangup", "extension", "group"})
 MAX_STEPS = 50  # a hop limit: an IVR whose invalid choice loops to itself ends one day
 _HANGUP: Actions = (Action("hangup", ""),)
+
+
+@dataclass(frozen=True, slots=True)
+class _Dial:
+    """Ring these extensions together (one step of a ring group)."""
+
+    numbers: tuple[str, ...]
+    ring_time: float
+
+
+Step = Action | _Dial
 
 
 class ActionContext:
@@ -44,9 +57,11 @@ class ActionContext:
         ivrs: dict[str, Ivr],
         conference: Callable[[str], ConferenceApp | None],
         codes: frozenset[str],
+        groups: dict[str, RingGroup] | None = None,
     ) -> None:
         self.prompt = prompt
         self.ivrs = ivrs
+        self.groups = groups or {}
         self.conference = conference
         self.codes = codes  # what an IVR's direct dial may reach
 
@@ -55,7 +70,7 @@ class ActionApp:
     """A ``LocalApp`` that runs an action list on an answered call."""
 
     def __init__(self, actions: tuple[Action, ...], context: ActionContext) -> None:
-        self._pending = list(actions)
+        self._pending: list[Step] = list(actions)
         self._context = context
         self._session: LocalSession | None = None
         self._delegate: ConferenceApp | None = None
@@ -99,6 +114,10 @@ class ActionApp:
             self._hangup("end of the actions" if not self._pending else "too many steps")
             return
         action = self._pending.pop(0)
+        if isinstance(action, _Dial):
+            log.info("%s ringing %s", self.session.call_id, ", ".join(action.numbers))
+            self._dial(list(action.numbers), action.ring_time)
+            return
         kind, target = action
         log.info("%s action %s:%s", self.session.call_id, kind, target)
         if kind == "prompt":
@@ -110,10 +129,9 @@ class ActionApp:
         elif kind == "hangup":
             self._hangup("hangup action")
         elif kind == "extension":
-            status = self.session.dial(target)
-            if status:
-                log.info("%s extension %s: %d", self.session.call_id, target, status)
-                self._next()
+            self._dial([target], None)
+        elif kind == "group":
+            self._group(self._context.groups[target])
         else:
             log.warning(
                 "%s %s:%s after answering is not supported yet: hanging up",
@@ -122,6 +140,35 @@ class ActionApp:
                 target,
             )
             self._hangup("unsupported action")
+
+    def _dial(self, numbers: list[str], ring_time: float | None) -> None:
+        status = self.session.dial(numbers, ring_time)
+        if status:
+            log.info("%s %s: %d", self.session.call_id, ",".join(numbers), status)
+            self._next()
+
+    def _group(self, group: RingGroup) -> None:
+        """A ring group becomes dial steps: all members at once, or one after the other for
+        ``ring_time`` each; then ``on_failure`` (or hang up)."""
+        members = [target for kind, target in group.members if kind == "extension"]
+        skipped = [target for kind, target in group.members if kind != "extension"]
+        if skipped:
+            log.warning(
+                "%s group %s: external members not dialled yet: %s",
+                self.session.call_id,
+                group.name,
+                ", ".join(skipped),
+            )
+        if group.prefix:
+            call = self.session.call
+            call.caller_name = with_prefix(group.prefix, call.caller_name or call.caller)
+        after = list(group.on_failure or _HANGUP)
+        if group.strategy == "all":
+            steps: list[Step] = [_Dial(tuple(members), group.ring_time)]
+        else:
+            steps = [_Dial((member,), group.ring_time) for member in members]
+        self._pending = [*steps, *after, *self._pending]
+        self._next()
 
     def _conference(self, name: str) -> None:
         app = self._context.conference(name)

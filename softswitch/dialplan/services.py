@@ -68,6 +68,7 @@ class MediaStack:
             ivrs=dict(config.ivrs),
             conference=lambda name: self.conferences.app_for(config.conferences[name].number),
             codes=frozenset(codes),
+            groups=dict(config.ring_groups),
         )
         self.inbound = InboundRouting(config, context, wall)
 

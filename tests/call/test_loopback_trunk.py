@@ -217,3 +217,77 @@ def test_an_address_that_is_no_trunk_is_challenged(make_switch: SwitchFactory) -
     stranger = make_switch.peer(sw, "+34611222333")  # from 127.0.0.1: not the trunk
     invite = stranger.invite("+34910000000", make_sdp(40000), authenticate=False)
     assert stranger.response(invite).status == 407
+
+
+GROUPS = """
+[numbers."+34910000010"]
+action = "group:todos"
+
+[numbers."+34910000011"]
+action = "group:turnos"
+
+[ring_groups.todos]
+members = ["1002", "1003"]
+strategy = "all"
+ring_time = 5
+prefix = "VENTAS"
+
+[ring_groups.turnos]
+members = ["1003", "1002"]
+strategy = "sequential"
+ring_time = 1
+"""
+
+
+@pytest.fixture
+def group_setup(make_switch: SwitchFactory) -> Iterator[tuple[Setup, SipPeer]]:
+    sw = make_switch(extra=routing() + GROUPS, server={"timezone": "UTC"})
+    trunk = make_switch.peer(sw, "+34611222333", host=TRUNK_HOST)
+    callee = make_switch.peer(sw, "1002")
+    other = make_switch.peer(sw, "1003")
+    assert callee.register().status == 200 and other.register().status == 200
+    rtp = RtpSocket(TRUNK_HOST), RtpSocket()
+    try:
+        yield Setup(sw, trunk, callee, *rtp), other
+    finally:
+        for sock in rtp:
+            sock.close()
+
+
+def _answered_by_switch(s: Setup, number: str) -> SipRequest:
+    sdp = make_sdp(s.trunk_rtp.port).replace(b"127.0.0.1", TRUNK_HOST.encode())
+    invite = s.trunk.invite(number, sdp, authenticate=False)
+    ok = s.trunk.response(invite)
+    assert ok.status == 200
+    s.trunk.ack_2xx(s.trunk.uac_dialog(invite, ok))
+    return invite
+
+
+def test_group_all_rings_every_member_and_the_first_answer_wins(
+    group_setup: tuple[Setup, SipPeer],
+) -> None:
+    s, other = group_setup
+    _answered_by_switch(s, "+34910000010")
+    to_1002 = s.callee.expect_request("INVITE")
+    to_1003 = other.expect_request("INVITE")
+    assert to_1002.from_.display is not None and to_1002.from_.display.startswith("VENTAS")
+    other.reply(to_1003, 180, to_tag="b3")
+    s.callee.reply(to_1002, 200, to_tag="b2", body=make_sdp(s.callee_rtp.port))
+    cancel = other.expect_request("CANCEL", call_id=to_1003.call_id)
+    other.reply(cancel, 200)
+    other.reply(to_1003, 487, to_tag="b3")
+
+
+def test_group_sequential_rings_one_member_after_the_other(
+    group_setup: tuple[Setup, SipPeer],
+) -> None:
+    s, other = group_setup
+    _answered_by_switch(s, "+34910000011")
+    first = other.expect_request("INVITE")  # 1003 first, for ring_time 1 s
+    other.reply(first, 180, to_tag="t3")
+    cancel = other.expect_request("CANCEL", call_id=first.call_id, timeout=3.0)
+    other.reply(cancel, 200)
+    other.reply(first, 487, to_tag="t3")
+    second = s.callee.expect_request("INVITE", timeout=3.0)  # then 1002
+    s.callee.reply(second, 200, to_tag="t2", body=make_sdp(s.callee_rtp.port))
+    s.callee.expect_request("ACK", call_id=second.call_id)
