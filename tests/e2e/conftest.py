@@ -7,6 +7,7 @@ PJSIP log lines written during the test.
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import json
 import os
@@ -200,6 +201,13 @@ class PortTaken(RuntimeError):
     pass
 
 
+def _die_with_parent() -> None:
+    """In the server's child process: get SIGTERM if pytest dies (an abort in pjsua skips
+    every fixture's teardown), so no server outlives the run holding its ports."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _start_once(
     directory: Path, ring_time: int, extensions: dict[str, tuple[str, str]] | None, extra: str
 ) -> Server:
@@ -219,6 +227,7 @@ def _start_once(
             stdout=err,
             stderr=subprocess.STDOUT,
             env=env,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
         )
     server = Server(port, config, log, proc, (base, base + _SERVER_RTP_BLOCK - 1), exts)
     try:
