@@ -174,10 +174,27 @@ class Switch:
                 return
             log.info("%s INVITE from %s to unknown %r: 404", request.call_id, caller.number, target)
             raise SipError(404, "Not Found")
+        record = caller.record in ("outbound", "all") or callee.record in ("inbound", "all")
+        self._ring(txn, request, flow, caller, callee, now, record)
+
+    def _ring(
+        self,
+        txn: ServerTxn,
+        request: SipRequest,
+        flow: Flow,
+        caller: User,
+        callee: User,
+        now: float,
+        record: bool,
+    ) -> None:
+        """Ring every phone registered for ``callee`` (480 when none is)."""
         bindings = self.location.lookup(Aor(callee.number), self.wall())
         if not bindings:
             log.info(
-                "%s INVITE from %s to %s: not registered", request.call_id, caller.number, target
+                "%s INVITE from %s to %s: not registered",
+                request.call_id,
+                caller.number,
+                callee.number,
             )
             raise SipError(480, "Temporarily Unavailable")
         self.b2bua.start_call(
@@ -189,7 +206,7 @@ class Switch:
             bindings,
             callee.ring_time,
             now,
-            record=caller.record in ("outbound", "all") or callee.record in ("inbound", "all"),
+            record=record,
         )
 
     def _from_trunk(
@@ -224,21 +241,7 @@ class Switch:
         callee = self.user_by_number(decision.extension or "")
         if callee is None:
             raise SipError(404, "Not Found")
-        bindings = self.location.lookup(Aor(callee.number), self.wall())
-        if not bindings:
-            log.info("%s from trunk %s to %s: not registered", call_id, trunk, callee.number)
-            raise SipError(480, "Temporarily Unavailable")
-        self.b2bua.start_call(
-            txn,
-            request,
-            flow,
-            (caller.number, caller.name),
-            callee.number,
-            bindings,
-            callee.ring_time,
-            now,
-            record=callee.record in ("inbound", "all"),
-        )
+        self._ring(txn, request, flow, caller, callee, now, callee.record in ("inbound", "all"))
 
     def _answer_locally(
         self,
