@@ -101,6 +101,20 @@ def check_name(path: KeyPath, name: str, report: Report) -> None:
         report(path, "a name is 1 to 64 letters, digits, or _ . -")
 
 
+def dialable(
+    value: str | None, at: KeyPath, key: str, what: str, missing: str, report: Report
+) -> str:
+    """``value`` if it is a 2-8 digit dialable code, else "" (reported: ``missing`` when
+    absent, ``what`` naming it otherwise) so that it stays out of the uniqueness check."""
+    if value is None:
+        report(at, missing)
+        return ""
+    if not EXTENSION_NUMBER.fullmatch(value):
+        report((*at, key), f"{what} is 2 to 8 digits, like an extension number")
+        return ""
+    return value
+
+
 def check_email(address: str | None, path: KeyPath, report: Report) -> None:
     if address is not None and not EMAIL.fullmatch(address):
         report(path, f"not an e-mail address: {q(address)}")

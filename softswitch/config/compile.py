@@ -15,12 +15,12 @@ from typing import Literal
 
 from softswitch.config.checks import (
     EMAIL,
-    EXTENSION_NUMBER,
     PHONE_NUMBER,
     PIN,
     USERNAME,
     absolute,
     check_name,
+    dialable,
     is_host,
     is_ip,
     positive,
@@ -438,12 +438,14 @@ def _conference(
         return ("conferences", name, *key)
 
     check_name(at(), name, report)
-    number = section.number or ""
-    if section.number is None:
-        report(at(), "needs a number (what callers dial to join)")
-    elif not EXTENSION_NUMBER.fullmatch(number):
-        report(at("number"), "a conference number is 2 to 8 digits, like an extension's")
-        number = ""  # not dialable: keep it out of the uniqueness check
+    number = dialable(
+        section.number,
+        at(),
+        "number",
+        "a conference number",
+        "needs a number (what callers dial to join)",
+        report,
+    )
     for key, pin in (("pin", section.pin), ("admin_pin", section.admin_pin)):
         if pin is not None and not PIN.fullmatch(pin):
             report(at(key), "a PIN is 4 to 12 digits")

@@ -17,10 +17,10 @@ from types import MappingProxyType
 from typing import Literal
 
 from softswitch.config.checks import (
-    EXTENSION_NUMBER,
     USERNAME,
     check_email,
     check_name,
+    dialable,
     is_host,
     is_ip,
     q,
@@ -258,12 +258,14 @@ def _destination(
         return ("external_destinations", name, *key)
 
     check_name(at(), name, report)
-    code = section.code or ""
-    if section.code is None:
-        report(at(), "needs a code (the internal number that dials it)")
-    elif not EXTENSION_NUMBER.fullmatch(code):
-        report(at("code"), "a code is 2 to 8 digits, like an extension number")
-        code = ""
+    code = dialable(
+        section.code,
+        at(),
+        "code",
+        "a code",
+        "needs a code (the internal number that dials it)",
+        report,
+    )
     number = ""
     if section.number is None:
         report(at(), "needs a number (where calls go)")
