@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sipclient import SipPeer
+from sipclient import RtpSocket, SipPeer
 
 from softswitch.app import App
 from softswitch.clock import RealClock
@@ -253,3 +253,29 @@ def make_switch(tmp_path: Path) -> Iterator[SwitchFactory]:
             peer.close()
         for switch in factory.started:
             switch.stop()
+
+
+@dataclass
+class Phones:
+    """A caller and a registered callee, each with an RTP socket."""
+
+    switch: RunningSwitch
+    caller: SipPeer
+    callee: SipPeer
+    caller_rtp: RtpSocket
+    callee_rtp: RtpSocket
+
+
+@pytest.fixture
+def phones(make_switch: SwitchFactory) -> Iterator[Phones]:
+    """The caller 1001 and the registered callee 1002 on a fresh switch."""
+    sw = make_switch()
+    caller = make_switch.peer(sw, "1001")
+    callee = make_switch.peer(sw, "1002")
+    assert callee.register().status == 200
+    rtp = RtpSocket(), RtpSocket()
+    try:
+        yield Phones(sw, caller, callee, *rtp)
+    finally:
+        for sock in rtp:
+            sock.close()

@@ -6,16 +6,14 @@ Each test scripts both phones; the switch is the real App with its sockets and R
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import pytest
+from conftest import Phones
 from sipclient import (
     Dialog,
     RtpSocket,
     SdpView,
-    SipPeer,
     make_sdp,
     new_tag,
     parse_challenge,
@@ -26,21 +24,10 @@ from sipclient import (
 from softswitch.sip.message import SipRequest, SipResponse
 
 if TYPE_CHECKING:
-    from conftest import RunningSwitch, SwitchFactory
+    from conftest import SwitchFactory
 
 RTP_FIRST = 31000  # conftest hands every app a free block of 100 ports in 31000-39999
 RTP_LAST = 39999
-
-
-@dataclass
-class Phones:
-    """A caller and a registered callee, each with an RTP socket."""
-
-    switch: RunningSwitch
-    caller: SipPeer
-    callee: SipPeer
-    caller_rtp: RtpSocket
-    callee_rtp: RtpSocket
 
 
 @dataclass
@@ -54,20 +41,6 @@ class Call:
     a_media: SdpView  # where the caller must send RTP (the switch)
     b_media: SdpView  # where the callee must send RTP (the switch)
     ok: SipResponse  # the 200 the caller got
-
-
-@pytest.fixture
-def phones(make_switch: SwitchFactory) -> Iterator[Phones]:
-    sw = make_switch()
-    caller = make_switch.peer(sw, "1001")
-    callee = make_switch.peer(sw, "1002")
-    assert callee.register().status == 200
-    rtp = RtpSocket(), RtpSocket()
-    try:
-        yield Phones(sw, caller, callee, *rtp)
-    finally:
-        for sock in rtp:
-            sock.close()
 
 
 def _in_rtp_range(view: SdpView) -> bool:

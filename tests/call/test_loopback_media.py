@@ -5,33 +5,18 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pytest
 import soundfile as sf
+from conftest import Phones
 from sipclient import RtpSocket, make_sdp, new_tag, read_sdp, rtp_packet
-from test_loopback_calls import Call, Phones, answer, establish, ring
+from test_loopback_calls import Call, answer, establish, ring
 
 from softswitch.media.codecs import PCMA, PCMU
 
 if TYPE_CHECKING:
     from conftest import SwitchFactory
-
-
-@pytest.fixture
-def pair(make_switch: SwitchFactory) -> Iterator[Phones]:
-    """The caller 1001 and the registered callee 1002 (as in test_loopback_calls)."""
-    sw = make_switch()
-    caller, callee = make_switch.peer(sw, "1001"), make_switch.peer(sw, "1002")
-    assert callee.register().status == 200
-    rtp = RtpSocket(), RtpSocket()
-    try:
-        yield Phones(sw, caller, callee, *rtp)
-    finally:
-        for sock in rtp:
-            sock.close()
 
 
 def _tone(hz: float, n: int, start: int = 0) -> np.ndarray:
@@ -52,8 +37,8 @@ def _reinvite(p: Phones, call: Call, direction: str, version: int) -> None:
     p.callee.expect_request("ACK", call_id=call.incoming.call_id)
 
 
-def test_held_party_hears_music_and_not_the_holder(pair: Phones) -> None:
-    p = pair
+def test_held_party_hears_music_and_not_the_holder(phones: Phones) -> None:
+    p = phones
     call = establish(p)
     _reinvite(p, call, "sendonly", 2)
     # The caller's audio is not relayed while the callee is on hold...
@@ -95,8 +80,8 @@ def _only(sdp: bytes, pt: str, name: str) -> bytes:
     return b"\r\n".join(out)
 
 
-def test_pcmu_caller_and_pcma_callee_are_transcoded(pair: Phones) -> None:
-    p = pair
+def test_pcmu_caller_and_pcma_callee_are_transcoded(phones: Phones) -> None:
+    p = phones
     invite = p.caller.invite("1002", _only(make_sdp(p.caller_rtp.port), "0", "PCMU"))
     assert p.caller.response(invite, final=False).status == 100
     incoming = p.callee.expect_request("INVITE")
@@ -162,8 +147,8 @@ def test_recorded_call_holds_both_parties(make_switch: SwitchFactory) -> None:
         p.callee_rtp.close()
 
 
-def test_inactive_hold_is_offered_as_sendonly_and_answered_inactive(pair: Phones) -> None:
-    p = pair
+def test_inactive_hold_is_offered_as_sendonly_and_answered_inactive(phones: Phones) -> None:
+    p = phones
     call = establish(p)
     reinvite = p.caller.in_dialog(call.a, "INVITE", body=make_sdp(p.caller_rtp.port, "inactive", 2))
     p.caller.send(reinvite)

@@ -20,30 +20,10 @@ from softswitch.media.port import MediaPort
 from softswitch.media.tones import tone
 from softswitch.rtp.packet import RtpPacket, RtpSender, build_rtp, parse_rtp
 
+from .signals import AMPLITUDE, Clock, level, sine
+
 Pcm = npt.NDArray[np.int16]
-RATE = 8000
-AMPLITUDE = 6000.0
 EVENT_PT = 101
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
-def sine(freq: float, frames: int) -> Pcm:
-    t = np.arange(frames * FRAME_SAMPLES) / RATE
-    wave = np.rint(AMPLITUDE * np.sin(2 * np.pi * freq * t)).astype(np.int16)
-    return wave.reshape(frames, FRAME_SAMPLES)
-
-
-def level(signal: Pcm, freq: float) -> float:
-    """Amplitude of ``freq`` in ``signal`` (a sine of amplitude A reads as about A)."""
-    spectrum = np.abs(np.fft.rfft(signal.astype(np.float64))) * 2 / signal.size
-    return float(spectrum[round(freq * signal.size / RATE)])
 
 
 class Phone:

@@ -18,30 +18,11 @@ from softswitch.media.engine import MediaEngine
 from softswitch.media.recording import CallRecording
 from softswitch.rtp.packet import build_rtp
 
+from .signals import AMPLITUDE, RATE, Clock, level, sine
+
 Pcm = npt.NDArray[np.int16]
-RATE = 8000
-AMPLITUDE = 6000.0
 TICKS = 50
 CODECS = {"a": (0, "PCMU"), "b": (8, "PCMA")}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
-def sine(freq: float, frames: int) -> Pcm:
-    t = np.arange(frames * FRAME_SAMPLES) / RATE
-    wave = np.rint(AMPLITUDE * np.sin(2 * np.pi * freq * t)).astype(np.int16)
-    return wave.reshape(frames, FRAME_SAMPLES)
-
-
-def level(signal: Pcm, freq: float) -> float:
-    spectrum = np.abs(np.fft.rfft(signal.astype(np.float64))) * 2 / signal.size
-    return float(spectrum[round(freq * signal.size / RATE)])
 
 
 def roundtrip(frames: Pcm, codec: G711) -> Pcm:
