@@ -195,7 +195,7 @@ class B2bua:
             local_contact=self.endpoint.contact(flow, number),
             flow=flow,
         )
-        leg = Leg(weakref.ref(call), "b", dialog, flow, Origin())
+        leg = Leg(weakref.ref(call), "b", dialog, flow, Origin(), target=binding.aor)
         sdp = rewrite_offer(offer, host_b, call.media.b_port, leg.origin, add_g711=True)
         leg.sdp_sent = sdp
         request = dialog.request(
@@ -273,7 +273,7 @@ class B2bua:
             if other is not leg and other.state in (LegState.CALLING, LegState.EARLY):
                 self._cancel_fork(other)
         if call.local is not None:  # the switch answered the caller: join the two now
-            call.local.bridged(answer)
+            call.local.bridged(answer, leg.target)
             log.info("%s answered by %s (%s)", call.call_id, call.callee, leg.flow)
             return
         try:
@@ -603,6 +603,19 @@ class B2bua:
             leg.invite_server = None
             leg.invite_client = None
             leg.invite_request = None
+
+    def busy(self, number: str) -> bool:
+        """Is extension ``number`` on a call: calling, being rung or talking? (A queue
+        offers an agent no second call.) A walk over live calls: a small office has few."""
+        live = (LegState.CALLING, LegState.EARLY, LegState.CONFIRMED)
+        for call in self.calls:
+            if call.ended:
+                continue
+            if call.caller == number:
+                return True
+            if any(leg.target == number and leg.state in live for leg in call.forks):
+                return True
+        return False
 
     def shutdown(self) -> None:
         for call in list(self.calls):

@@ -57,6 +57,7 @@ class Leg:
     pending_offer: SessionDescription | None = None  # that re-INVITE's offer
     reinvite_client: ClientTxn | None = None  # a re-INVITE we sent on this leg
     relayed: dict[int, ServerTxn] = field(default_factory=dict)  # id(client txn) -> origin txn
+    target: str = ""  # leg B: the extension (address of record) this fork rings
 
     def release(self) -> None:
         """The call ended: keep only what late retransmissions need (dialog identity, our

@@ -60,6 +60,7 @@ class LocalApp(Protocol):
     def start(self, session: LocalSession) -> None: ...
     def on_digit(self, digit: str) -> None: ...
     def on_dial_failed(self, status: int) -> None: ...
+    def on_bridged(self, number: str) -> None: ...
     def stop(self) -> None: ...
 
 
@@ -167,8 +168,9 @@ class LocalSession:
         relay.set_sink(b, _drop)  # the callee's early media waits: the caller hears ringback
         self.b2bua.ring_for_local(self.call, media, callee, caller, bindings, ring_time)
 
-    def bridged(self, answer: SessionDescription) -> None:
-        """A callee answered: the relay joins the two endpoints, the player stops."""
+    def bridged(self, answer: SessionDescription, number: str) -> None:
+        """Extension ``number`` answered: the relay joins the two endpoints, the player
+        stops, and the app hears who it was."""
         media = self.call.media
         assert media is not None
         media.set_remote("b", answer)
@@ -176,7 +178,8 @@ class LocalSession:
         theirs = pair[1] if pair is not None else (int(self.codec[0]), self.codec[1])
         self.stop_player()
         media.set_codecs((int(self.codec[0]), self.codec[1]), theirs)  # resets both sinks
-        self.bridged_to = self.call.callee
+        self.bridged_to = number or self.call.callee
+        self.app.on_bridged(self.bridged_to)
 
     def dial_failed(self, status: int) -> None:
         if self.closed:

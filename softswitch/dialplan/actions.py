@@ -99,6 +99,9 @@ class ActionApp:
         """Nobody answered the extension this step rang: on to the next step."""
         self._next()
 
+    def on_bridged(self, number: str) -> None:
+        """The caller now talks to ``number``: nothing more to run."""
+
     def stop(self) -> None:
         self.ended = True
         if self._delegate is not None:

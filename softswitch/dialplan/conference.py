@@ -136,6 +136,9 @@ class ConferenceApp:
     def on_dial_failed(self, status: int) -> None:
         return None  # a room never dials
 
+    def on_bridged(self, number: str) -> None:
+        return None
+
     def stop(self) -> None:
         if self.participant is not None:
             self.service.exit(self.participant, self.room)
