@@ -483,6 +483,13 @@ class B2bua:
 
     def _local_dial_failed(self, call: Call, status: int) -> None:
         assert call.local is not None
+        self.stop_ringing(call)
+        log.info("%s %s did not answer: %d", call.call_id, call.callee, status)
+        call.local.dial_failed(status)
+
+    def stop_ringing(self, call: Call) -> None:
+        """Stop ringing for a call the switch answered: cancel its forks, free leg B's
+        endpoint; the caller stays with its session."""
         for fork in call.forks:
             if fork.state in (LegState.CALLING, LegState.EARLY):
                 self._cancel_fork(fork)
@@ -495,8 +502,7 @@ class B2bua:
         call.retired.extend(call.forks)
         call.forks = []
         call.ring_deadline = None
-        log.info("%s %s did not answer: %d", call.call_id, call.callee, status)
-        call.local.dial_failed(status)
+        self.endpoint.flush()
 
     def _fail_a(
         self, call: Call, status: int, reason: str | None, extra: tuple[Header, ...] = ()

@@ -181,6 +181,15 @@ class LocalSession:
         self.bridged_to = number or self.call.callee
         self.app.on_bridged(self.bridged_to)
 
+    def stop_dialing(self) -> None:
+        """Stop ringing what ``dial`` rang (the caller gave up waiting, a queue moved on):
+        ``on_dial_failed`` is not called; the player is the caller's again."""
+        if self.closed or self.bridged_to is not None:
+            return
+        self.b2bua.stop_ringing(self.call)
+        self.services.relay.set_sink(self.endpoint, self.port.receive)
+        self.player.clear()
+
     def dial_failed(self, status: int) -> None:
         if self.closed:
             return
