@@ -137,6 +137,7 @@ class App:
             media=self.media.services,
             trunk_of=self.media.inbound.trunk_of,
             route_inbound=self.media.inbound.route,
+            route_outbound=self.media.outbound.route,
         )
         self.endpoint.tu = self.switch
         self._stop = asyncio.Event()

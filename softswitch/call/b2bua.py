@@ -20,8 +20,10 @@ from softswitch.call.features import MediaFeatures, codecs_of
 from softswitch.call.leg import Leg, LegState
 from softswitch.call.media import CallMedia
 from softswitch.call.offers import ALLOW_HEADER, OUR_OFFER, SDP, answer_of, offer_of
+from softswitch.call.outbound import TrunkBinding
 from softswitch.call.reinvite import reinvite_failed, reinvite_response, relay_reinvite
 from softswitch.errors import SipError
+from softswitch.ids import POOL
 from softswitch.rtp.offer_answer import (
     Origin,
     rewrite_answer,
@@ -38,6 +40,7 @@ from softswitch.sip.dialog import (
     uas_dialog,
     update_from_response,
 )
+from softswitch.sip.digest_client import DigestClient
 from softswitch.sip.endpoint import ServerTxn, SipEndpoint, reason_for
 from softswitch.sip.headers import quote
 from softswitch.sip.location import Binding
@@ -180,6 +183,7 @@ class B2bua:
         assert call.media is not None
         flow = _binding_flow(binding)
         number, name = caller
+        trunk = binding if isinstance(binding, TrunkBinding) else None
         local_uri = (
             f"{quote(name)} <sip:{number}@{self.domain}>"
             if name
@@ -190,28 +194,49 @@ class B2bua:
             local_tag=new_tag(),
             remote_tag=None,
             local_uri=local_uri,
-            remote_uri=f"<sip:{call.callee}@{self.domain}>",
+            remote_uri=f"<{binding.contact}>" if trunk else f"<sip:{call.callee}@{self.domain}>",
             remote_target=binding.contact,
             local_contact=self.endpoint.contact(flow, number),
             flow=flow,
         )
         leg = Leg(weakref.ref(call), "b", dialog, flow, Origin(), target=binding.aor)
+        if trunk is not None and trunk.username and trunk.password:
+            leg.auth = DigestClient(trunk.username, trunk.password, lambda: POOL.hex(8))
         sdp = rewrite_offer(offer, host_b, call.media.b_port, leg.origin, add_g711=True)
         leg.sdp_sent = sdp
-        request = dialog.request(
+        self._send_invite(leg, max_forwards)
+        call.forks.append(leg)
+        self.dialogs[dialog.key] = leg
+
+    def _send_invite(self, leg: Leg, max_forwards: int, auth: tuple[Header, ...] = ()) -> None:
+        assert leg.sdp_sent is not None
+        request = leg.dialog.request(
             "INVITE",
-            self.endpoint.via(flow),
-            body=serialize_sdp(sdp),
+            self.endpoint.via(leg.flow),
+            body=serialize_sdp(leg.sdp_sent),
             content_type=SDP,
-            extra=(ALLOW_HEADER,),
+            extra=(ALLOW_HEADER, *auth),
         )
         request.set("max-forwards", str(max_forwards))
         leg.invite_request = request
+        leg.got_provisional = False
         leg.invite_client = self.endpoint.send_request(
-            request, flow, leg, make_ack=ack_builder(request)
+            request, leg.flow, leg, make_ack=ack_builder(request)
         )
-        call.forks.append(leg)
-        self.dialogs[dialog.key] = leg
+
+    def _answer_challenge(self, leg: Leg, response: SipResponse) -> bool:
+        """A trunk's 401/407 on our INVITE: send it again with credentials (RFC 3261
+        §22.2, same Call-ID and tags, CSeq + 1). False when there is nothing to answer."""
+        auth, invite = leg.auth, leg.invite_request
+        if auth is None or invite is None or leg.cancel_pending or leg.call.ended:
+            return False
+        challenge = auth.judge(response.status, response.headers)
+        if isinstance(challenge, str):
+            log.warning("%s trunk refused our credentials: %s", leg.call.call_id, challenge)
+            return False
+        header = auth.header(response.status, challenge, "INVITE", invite.uri)
+        self._send_invite(leg, int(invite.get("max-forwards") or 70), (header,))
+        return True
 
     # --- responses on leg B ------------------------------------------------------------
     def on_response(self, leg: Leg, event: ResponseReceived[SipMessage, Flow], now: float) -> None:
@@ -243,6 +268,8 @@ class B2bua:
                 self._send_cancel(leg)
             elif call.b is None and not call.ended and call.local is None:
                 self._provisional_to_a(call, leg, response)
+            return
+        if status in (401, 407) and self._answer_challenge(leg, response):
             return
         if status >= 300:
             leg.final_status = status

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from softswitch.rtp.offer_answer import Origin
 from softswitch.rtp.sdp import SessionDescription
 from softswitch.sip.dialog import Dialog
+from softswitch.sip.digest_client import DigestClient
 from softswitch.sip.endpoint import ClientTxn, ServerTxn
 from softswitch.sip.message import SipMessage, SipRequest
 from softswitch.sip.transaction import (
@@ -58,6 +59,7 @@ class Leg:
     reinvite_client: ClientTxn | None = None  # a re-INVITE we sent on this leg
     relayed: dict[int, ServerTxn] = field(default_factory=dict)  # id(client txn) -> origin txn
     target: str = ""  # leg B: the extension (address of record) this fork rings
+    auth: DigestClient | None = None  # leg B to a trunk: answers the provider's challenge
 
     def release(self) -> None:
         """The call ended: keep only what late retransmissions need (dialog identity, our

@@ -201,6 +201,11 @@ class LocalSession:
         self.b2bua.hangup(self.call, why)
         self.b2bua.endpoint.flush()
 
+    def reject(self, status: int, reason: str | None = None) -> None:
+        """End a call answered with early media only (183) with a final failure."""
+        self.b2bua.fail(self.call, status, reason)
+        self.b2bua.endpoint.flush()
+
     # --- the B2BUA's side ----------------------------------------------------------------------
     def _digit(self, digit: str) -> None:
         if not self.closed:
@@ -267,8 +272,13 @@ async def answer_locally(
     offer: SessionDescription,
     app: LocalApp,
     dialer: Dialer | None = None,
+    early: bool = False,
 ) -> None:
-    """Answer ``call`` (leg A ringing, 100 sent) with our media and start ``app`` on it."""
+    """Answer ``call`` (leg A ringing, 100 sent) with our media and start ``app`` on it.
+
+    ``early``: a 183 with our SDP instead of a 200, so the caller hears ``app`` before a
+    failure it ends with (``LocalSession.reject``); nothing is billed, the phone shows why.
+    """
     txn = call.a.invite_server
     assert txn is not None
     try:
@@ -288,16 +298,19 @@ async def answer_locally(
     session.set_remote(offer)
     leg = call.a
     body = session.answer_sdp(offer)
-    leg.state = LegState.ANSWERED
-    call.answered = services.monotonic()
+    if not early:
+        leg.state = LegState.ANSWERED
+        call.answered = services.monotonic()
     b2bua.endpoint.respond(
         txn,
-        200,
+        183 if early else 200,
         to_tag=leg.tag,
         extra=(("contact", leg.dialog.local_contact), ("content-type", SDP)),
         body=body,
     )
-    log.info("%s answered by the switch (%s)", call.call_id, codec[1])
+    log.info(
+        "%s %s by the switch (%s)", call.call_id, "early media" if early else "answered", codec[1]
+    )
     session.start_player()
     app.start(session)
     b2bua.endpoint.flush()

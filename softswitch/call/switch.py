@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from softswitch.call.b2bua import B2bua
 from softswitch.call.local import LocalApp, LocalSession, MediaServices, answer_locally
 from softswitch.call.offers import offer_of
+from softswitch.call.outbound import OutboundDecision, trunk_binding
 from softswitch.errors import SipError, SipParseError
 from softswitch.sip.auth import AuthOutcome, DigestAuthenticator
 from softswitch.sip.endpoint import ServerTxn, SipEndpoint, reason_for
@@ -65,6 +66,9 @@ class Inbound:
 
 
 InboundRouter = Callable[[str, str, str, str], Inbound]  # trunk, caller, caller name, called
+# extension, dialled, identities its phone presented -> what to do
+OutboundRouter = Callable[[str, str, tuple[str, ...]], OutboundDecision]
+OUTBOUND_RING_TIME = 180.0  # the provider says when nobody answers; this only bounds it
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +99,9 @@ class Switch:
         media: MediaServices | None = None,
         trunk_of: Callable[[str], str | None] = lambda host: None,
         route_inbound: InboundRouter | None = None,
+        route_outbound: OutboundRouter | None = None,
     ) -> None:
+        self.route_outbound = route_outbound
         self.trunk_of = trunk_of
         self.route_inbound = route_inbound
         self.local_app = local_app
@@ -172,6 +178,10 @@ class Switch:
             if app is not None:
                 self._answer_locally(txn, request, flow, caller, target, app, now)
                 return
+            if self.route_outbound is not None and self._call_out(
+                txn, request, flow, caller, target, now
+            ):
+                return
             log.info("%s INVITE from %s to unknown %r: 404", request.call_id, caller.number, target)
             raise SipError(404, "Not Found")
         record = caller.record in ("outbound", "all") or callee.record in ("inbound", "all")
@@ -243,6 +253,67 @@ class Switch:
             raise SipError(404, "Not Found")
         self._ring(txn, request, flow, caller, callee, now, callee.record in ("inbound", "all"))
 
+    def _call_out(
+        self, txn: ServerTxn, request: SipRequest, flow: Flow, caller: User, target: str, now: float
+    ) -> bool:
+        """An external number: through a trunk, refused (403, said first), or not one
+        (False: the caller gets the 404)."""
+        assert self.route_outbound is not None
+        decision = self.route_outbound(caller.number, target, _presented(request))
+        if decision.app is not None:
+            self._answer_locally(txn, request, flow, caller, target, decision.app, now, early=True)
+            return True
+        if decision.call is None:
+            if decision.status and decision.status != 404:
+                raise SipError(decision.status, decision.reason or reason_for(decision.status))
+            return False
+        identity = (decision.caller_id, caller.name)
+        log.info(
+            "%s INVITE from %s to %s: out through trunk %s as %s",
+            request.call_id,
+            caller.number,
+            decision.call.label,
+            decision.call.trunk.name,
+            decision.caller_id,
+        )
+        self.b2bua.spawn(self._to_trunk(txn, request, flow, identity, decision))
+        return True
+
+    async def _to_trunk(
+        self,
+        txn: ServerTxn,
+        request: SipRequest,
+        flow: Flow,
+        caller: tuple[str, str],
+        decision: OutboundDecision,
+    ) -> None:
+        call = decision.call
+        assert call is not None
+        try:
+            binding = await trunk_binding(call.trunk, call.number, call.label)
+        except SipError as exc:
+            self.endpoint.respond(txn, exc.status, exc.reason)
+            self.endpoint.flush()
+            return
+        if txn.status >= 200:
+            return  # cancelled meanwhile
+        now = self.endpoint.clock.monotonic()
+        try:
+            self.b2bua.start_call(
+                txn,
+                request,
+                flow,
+                caller,
+                call.label,
+                [binding],
+                OUTBOUND_RING_TIME,
+                now,
+                record=decision.record,
+            )
+        except SipError as exc:
+            self.endpoint.respond(txn, exc.status, exc.reason)
+        self.endpoint.flush()
+
     def _answer_locally(
         self,
         txn: ServerTxn,
@@ -252,6 +323,7 @@ class Switch:
         target: str,
         app: LocalApp,
         now: float,
+        early: bool = False,
     ) -> None:
         offer = offer_of(request)
         if offer is None:
@@ -264,7 +336,9 @@ class Switch:
         call = self.b2bua.new_call(txn, request, flow, caller.number, target, now)
         call.caller_name = caller.name
         log.info("%s INVITE from %s to service %s", call.call_id, caller.number, target)
-        self.b2bua.spawn(answer_locally(self.b2bua, self.media, call, offer, app, self._dial))
+        self.b2bua.spawn(
+            answer_locally(self.b2bua, self.media, call, offer, app, self._dial, early=early)
+        )
 
     def _dial(self, session: LocalSession, numbers: list[str], ring_time: float | None) -> int:
         """Ring extensions ``numbers`` together for a call the switch answered (0 when one
@@ -330,6 +404,19 @@ def _check_common(request: SipRequest) -> None:
             raise SipError(406, "Not Acceptable", (("accept", "application/sdp"),))
         if request.body and request.content_type != "application/sdp":
             raise SipError(415, "Unsupported Media Type", (("accept", "application/sdp"),))
+
+
+def _presented(request: SipRequest) -> tuple[str, ...]:
+    """The identities a phone offers for an outbound call: P-Preferred-Identity, From."""
+    found: list[str] = []
+    for value in (request.get("p-preferred-identity"), request.from_.uri):
+        if value:
+            uri = value[value.find("<") + 1 : value.rfind(">")] if "<" in value else value
+            try:
+                found.append(parse_uri(uri).user_unescaped or "")
+            except SipParseError:
+                continue
+    return tuple(found)
 
 
 def _values(request: SipRequest, name: str) -> list[str]:

@@ -20,6 +20,7 @@ from softswitch.config.model import CompiledConfig
 from softswitch.dialplan.actions import ActionContext
 from softswitch.dialplan.conference import ConferenceService
 from softswitch.dialplan.inbound import InboundRouting
+from softswitch.dialplan.outbound import OutboundRouting, SayThenReject
 from softswitch.media.conference import ConferenceBridge
 from softswitch.media.engine import MediaEngine
 from softswitch.media.library import DEFAULT_CLASS, MusicLibrary
@@ -71,6 +72,9 @@ class MediaStack:
             groups=dict(config.ring_groups),
         )
         self.inbound = InboundRouting(config, context, wall)
+        self.outbound = OutboundRouting(
+            config, lambda key, status: SayThenReject(self.system_prompt(key), status)
+        )
 
     def system_prompt(self, key: str) -> Pcm:
         return self.prompts.system_prompt(key, self.config.server.language)

@@ -19,6 +19,7 @@ Texts = Mapping[str, Mapping[str, str]]
 
 _CALL_TEXTS: Texts = {
     "en": {
+        "outbound_not_allowed": "You are not allowed to call external numbers.",
         "conference_enter_pin": "Please enter the conference PIN, followed by the hash key.",
         "conference_wrong_pin": "That PIN is not correct.",
         "conference_alone": "You are the only participant in this conference.",
@@ -28,6 +29,7 @@ _CALL_TEXTS: Texts = {
         "goodbye": "Goodbye.",
     },
     "es": {
+        "outbound_not_allowed": "No tiene permiso para llamar a números externos.",
         "conference_enter_pin": "Introduzca el PIN de la conferencia y pulse la tecla almohadilla.",
         "conference_wrong_pin": "El PIN no es correcto.",
         "conference_alone": "Usted es el único participante en esta conferencia.",
@@ -37,6 +39,7 @@ _CALL_TEXTS: Texts = {
         "goodbye": "Adiós.",
     },
     "ca": {
+        "outbound_not_allowed": "No teniu permís per trucar a números externs.",
         "conference_enter_pin": "Introduïu el PIN de la conferència, seguit de la tecla coixinet.",
         "conference_wrong_pin": "El PIN no és correcte.",
         "conference_alone": "Sou l'únic participant en aquesta conferència.",
@@ -46,6 +49,7 @@ _CALL_TEXTS: Texts = {
         "goodbye": "Adéu.",
     },
     "gl": {
+        "outbound_not_allowed": "Non ten permiso para chamar a números externos.",
         "conference_enter_pin": "Introduza o PIN da conferencia, seguido da tecla cancelo.",
         "conference_wrong_pin": "O PIN non é correcto.",
         "conference_alone": "Vostede é o único participante nesta conferencia.",
@@ -55,6 +59,7 @@ _CALL_TEXTS: Texts = {
         "goodbye": "Adeus.",
     },
     "pt": {
+        "outbound_not_allowed": "Não tem permissão para ligar para números externos.",
         "conference_enter_pin": "Introduza o PIN da conferência, seguido da tecla cardinal.",
         "conference_wrong_pin": "O PIN não está correto.",
         "conference_alone": "É o único participante nesta conferência.",
@@ -64,6 +69,7 @@ _CALL_TEXTS: Texts = {
         "goodbye": "Adeus.",
     },
     "fr": {
+        "outbound_not_allowed": "Vous n'êtes pas autorisé à appeler des numéros externes.",
         "conference_enter_pin": "Saisissez le code PIN de la conférence, puis la touche dièse.",
         "conference_wrong_pin": "Ce code PIN est incorrect.",
         "conference_alone": "Vous êtes le seul participant à cette conférence.",
@@ -73,6 +79,7 @@ _CALL_TEXTS: Texts = {
         "goodbye": "Au revoir.",
     },
     "de": {
+        "outbound_not_allowed": "Sie dürfen keine externen Nummern anrufen.",
         "conference_enter_pin": "Bitte geben Sie die Konferenz-PIN ein und drücken Sie die Raute.",
         "conference_wrong_pin": "Diese PIN ist nicht korrekt.",
         "conference_alone": "Sie sind der einzige Teilnehmer dieser Konferenz.",
