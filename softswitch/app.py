@@ -138,6 +138,7 @@ class App:
             trunk_of=self.media.inbound.trunk_of,
             route_inbound=self.media.inbound.route,
             route_outbound=self.media.outbound.route,
+            trunk_target=self.media.outbound.target,
         )
         self.endpoint.tu = self.switch
         self._stop = asyncio.Event()

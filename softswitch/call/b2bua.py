@@ -50,6 +50,10 @@ from softswitch.sip.transport import Flow
 
 log = logging.getLogger("softswitch.call")
 
+# Failures that mean "nobody took it" (not the caller giving up, not our own fault): such a
+# call may go on to the callee's voicemail.
+UNANSWERED = frozenset({408, 480, 486, 600, 603})
+
 
 class B2bua:
     def __init__(
@@ -62,6 +66,8 @@ class B2bua:
         domain: str,
         features: MediaFeatures | None = None,
     ) -> None:
+        # Who takes a call nobody answered (an extension's voicemail): True if it did.
+        self.unanswered: Callable[[Call, int], bool] | None = None
         self.features = features
         self.endpoint = endpoint
         self.media_factory = media_factory
@@ -515,15 +521,18 @@ class B2bua:
         call.local.dial_failed(status)
 
     def stop_ringing(self, call: Call) -> None:
-        """Stop ringing for a call the switch answered: cancel its forks, free leg B's
-        endpoint; the caller stays with its session."""
+        """Stop ringing for a call the switch answered (or is about to answer): cancel its
+        forks, free leg B's endpoint; the caller's stays with its session, if it has one."""
         for fork in call.forks:
             if fork.state in (LegState.CALLING, LegState.EARLY):
                 self._cancel_fork(fork)
             elif fork.state is LegState.CONFIRMED:
                 self._bye(fork)
         if call.media is not None:
-            call.media.close_b()  # the caller's endpoint stays with its session
+            if call.local is not None:
+                call.media.close_b()  # the caller's endpoint stays with its session
+            else:
+                call.media.close()
             call.media = None
         # Their late responses must not end the next round of ringing (see _invite_response).
         call.retired.extend(call.forks)
@@ -538,6 +547,14 @@ class B2bua:
             return
         if call.local is not None and call.a.state in (LegState.ANSWERED, LegState.CONFIRMED):
             self._local_dial_failed(call, status)
+            return
+        if (
+            status in UNANSWERED
+            and call.local is None
+            and not call.late_offer
+            and self.unanswered is not None
+            and self.unanswered(call, status)
+        ):
             return
         txn = call.a.invite_server
         if txn is not None and txn.status < 200:

@@ -19,15 +19,30 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from softswitch.config.routing_model import Trunk
-from softswitch.errors import SipError
+from softswitch.errors import SipError, SipParseError
+from softswitch.sip.endpoint import ServerTxn
 from softswitch.sip.location import Aor, Binding
+from softswitch.sip.message import SipRequest
+from softswitch.sip.transport import Flow
+from softswitch.sip.uri import parse_uri
 
 if TYPE_CHECKING:
-    from softswitch.call.local import LocalApp
+    from softswitch.call.b2bua import B2bua
+    from softswitch.call.local import LocalApp, LocalSession
 
-__all__ = ["OutboundDecision", "TrunkBinding", "TrunkCall", "trunk_binding"]
+__all__ = [
+    "OutboundDecision",
+    "TrunkBinding",
+    "TrunkCall",
+    "place_trunk_call",
+    "presented_identities",
+    "ring_with_trunks",
+    "trunk_binding",
+]
 
 log = logging.getLogger("softswitch.call")
+
+OUTBOUND_RING_TIME = 180.0  # the provider says when nobody answers; this only bounds it
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,3 +115,74 @@ async def trunk_binding(trunk: Trunk, number: str, label: str) -> TrunkBinding:
         username=trunk.username,
         password=trunk.password,
     )
+
+
+async def place_trunk_call(
+    b2bua: B2bua,
+    txn: ServerTxn,
+    request: SipRequest,
+    flow: Flow,
+    caller: tuple[str, str],
+    decision: OutboundDecision,
+) -> None:
+    """Resolve the trunk, then ring it for the caller (leg A waits: its INVITE is absorbed)."""
+    call = decision.call
+    assert call is not None
+    try:
+        binding = await trunk_binding(call.trunk, call.number, call.label)
+    except SipError as exc:
+        b2bua.endpoint.respond(txn, exc.status, exc.reason)
+        b2bua.endpoint.flush()
+        return
+    if txn.status >= 200:
+        return  # cancelled meanwhile
+    now = b2bua.endpoint.clock.monotonic()
+    try:
+        b2bua.start_call(
+            txn,
+            request,
+            flow,
+            caller,
+            call.label,
+            [binding],
+            OUTBOUND_RING_TIME,
+            now,
+            record=decision.record,
+        )
+    except SipError as exc:
+        b2bua.endpoint.respond(txn, exc.status, exc.reason)
+    b2bua.endpoint.flush()
+
+
+async def ring_with_trunks(
+    session: LocalSession,
+    label: str,
+    caller: tuple[str, str],
+    bindings: list[Binding],
+    externals: list[TrunkCall],
+    seconds: float,
+) -> None:
+    """Resolve the trunks' addresses, then ring everything (503 if nothing is left)."""
+    targets = list(bindings)
+    for external in externals:
+        try:
+            targets.append(await trunk_binding(external.trunk, external.number, external.label))
+        except SipError:
+            continue  # logged where it failed; the other targets still ring
+    if not targets:
+        session.dial_failed(503)
+        return
+    await session.ring(label, caller, targets, seconds)
+
+
+def presented_identities(request: SipRequest) -> tuple[str, ...]:
+    """The identities a phone offers for an outbound call: P-Preferred-Identity, From."""
+    found: list[str] = []
+    for value in (request.get("p-preferred-identity"), request.from_.uri):
+        if value:
+            uri = value[value.find("<") + 1 : value.rfind(">")] if "<" in value else value
+            try:
+                found.append(parse_uri(uri).user_unescaped or "")
+            except SipParseError:
+                continue
+    return tuple(found)

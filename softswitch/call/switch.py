@@ -13,9 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from softswitch.call.b2bua import B2bua
+from softswitch.call.calls import Call
 from softswitch.call.local import LocalApp, LocalSession, MediaServices, answer_locally
 from softswitch.call.offers import offer_of
-from softswitch.call.outbound import OutboundDecision, trunk_binding
+from softswitch.call.outbound import (
+    OutboundDecision,
+    TrunkCall,
+    place_trunk_call,
+    presented_identities,
+    ring_with_trunks,
+)
 from softswitch.errors import SipError, SipParseError
 from softswitch.sip.auth import AuthOutcome, DigestAuthenticator
 from softswitch.sip.endpoint import ServerTxn, SipEndpoint, reason_for
@@ -68,7 +75,7 @@ class Inbound:
 InboundRouter = Callable[[str, str, str, str], Inbound]  # trunk, caller, caller name, called
 # extension, dialled, identities its phone presented -> what to do
 OutboundRouter = Callable[[str, str, tuple[str, ...]], OutboundDecision]
-OUTBOUND_RING_TIME = 180.0  # the provider says when nobody answers; this only bounds it
+EXTERNAL_RING_TIME = 60.0  # an external: step or group member with no ring time of its own
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +107,13 @@ class Switch:
         trunk_of: Callable[[str], str | None] = lambda host: None,
         route_inbound: InboundRouter | None = None,
         route_outbound: OutboundRouter | None = None,
+        trunk_target: Callable[[str], TrunkCall | None] = lambda dialled: None,
+        voicemail: Callable[[str, int], LocalApp | None] = lambda extension, status: None,
     ) -> None:
+        self.voicemail = voicemail  # (extension, why it was not answered) -> its mailbox's app
+        b2bua.unanswered = self._unanswered
         self.route_outbound = route_outbound
+        self.trunk_target = trunk_target
         self.trunk_of = trunk_of
         self.route_inbound = route_inbound
         self.local_app = local_app
@@ -206,7 +218,11 @@ class Switch:
                 caller.number,
                 callee.number,
             )
-            raise SipError(480, "Temporarily Unavailable")
+            app = self.voicemail(callee.number, 480) if self.media is not None else None
+            if app is None or offer_of(request) is None:
+                raise SipError(480, "Temporarily Unavailable")
+            self._answer_locally(txn, request, flow, caller, callee.number, app, now)
+            return
         self.b2bua.start_call(
             txn,
             request,
@@ -259,7 +275,7 @@ class Switch:
         """An external number: through a trunk, refused (403, said first), or not one
         (False: the caller gets the 404)."""
         assert self.route_outbound is not None
-        decision = self.route_outbound(caller.number, target, _presented(request))
+        decision = self.route_outbound(caller.number, target, presented_identities(request))
         if decision.app is not None:
             self._answer_locally(txn, request, flow, caller, target, decision.app, now, early=True)
             return True
@@ -276,43 +292,8 @@ class Switch:
             decision.call.trunk.name,
             decision.caller_id,
         )
-        self.b2bua.spawn(self._to_trunk(txn, request, flow, identity, decision))
+        self.b2bua.spawn(place_trunk_call(self.b2bua, txn, request, flow, identity, decision))
         return True
-
-    async def _to_trunk(
-        self,
-        txn: ServerTxn,
-        request: SipRequest,
-        flow: Flow,
-        caller: tuple[str, str],
-        decision: OutboundDecision,
-    ) -> None:
-        call = decision.call
-        assert call is not None
-        try:
-            binding = await trunk_binding(call.trunk, call.number, call.label)
-        except SipError as exc:
-            self.endpoint.respond(txn, exc.status, exc.reason)
-            self.endpoint.flush()
-            return
-        if txn.status >= 200:
-            return  # cancelled meanwhile
-        now = self.endpoint.clock.monotonic()
-        try:
-            self.b2bua.start_call(
-                txn,
-                request,
-                flow,
-                caller,
-                call.label,
-                [binding],
-                OUTBOUND_RING_TIME,
-                now,
-                record=decision.record,
-            )
-        except SipError as exc:
-            self.endpoint.respond(txn, exc.status, exc.reason)
-        self.endpoint.flush()
 
     def _answer_locally(
         self,
@@ -341,20 +322,39 @@ class Switch:
         )
 
     def _dial(self, session: LocalSession, numbers: list[str], ring_time: float | None) -> int:
-        """Ring extensions ``numbers`` together for a call the switch answered (0 when one
-        rings), or say why none can: 404 none exists, 480 none has a phone registered."""
+        """Ring extensions and ``external:NAME`` destinations together for a call the switch
+        answered (0 when something rings), or say why nothing can: 404 none exists, 480 no
+        extension has a phone registered (and no external one is among them)."""
         users = [u for u in map(self.user_by_number, numbers) if u is not None]
-        if not users:
+        externals = [
+            t for n in numbers if n.startswith("external:") and (t := self.trunk_target(n))
+        ]
+        if not users and not externals:
             return 404
         bindings = [b for u in users for b in self.location.lookup(Aor(u.number), self.wall())]
-        if not bindings:
+        if not bindings and not externals:
             return 480
         call = session.call
         caller = (call.caller, call.caller_name)
-        seconds = ring_time if ring_time is not None else max(u.ring_time for u in users)
-        label = users[0].number if len(users) == 1 else "+".join(u.number for u in users)
-        self.b2bua.spawn(session.ring(label, caller, bindings, seconds))
+        times = [u.ring_time for u in users] or [EXTERNAL_RING_TIME]
+        seconds = ring_time if ring_time is not None else max(times)
+        label = "+".join([u.number for u in users] + [t.label for t in externals])
+        self.b2bua.spawn(ring_with_trunks(session, label, caller, bindings, externals, seconds))
         return 0
+
+    def _unanswered(self, call: Call, status: int) -> bool:
+        """Nobody answered ``call`` (busy, no answer, declined): the callee's voicemail
+        answers it, if the callee has one."""
+        if self.media is None or call.offer_a is None:
+            return False
+        app = self.voicemail(call.callee, status)
+        if app is None:
+            return False
+        log.info("%s %s did not answer (%d): voicemail", call.call_id, call.callee, status)
+        self.b2bua.stop_ringing(call)
+        offer = call.offer_a
+        self.b2bua.spawn(answer_locally(self.b2bua, self.media, call, offer, app, self._dial))
+        return True
 
     def _authenticate(
         self, txn: ServerTxn, request: SipRequest, flow: Flow, now: float
@@ -404,19 +404,6 @@ def _check_common(request: SipRequest) -> None:
             raise SipError(406, "Not Acceptable", (("accept", "application/sdp"),))
         if request.body and request.content_type != "application/sdp":
             raise SipError(415, "Unsupported Media Type", (("accept", "application/sdp"),))
-
-
-def _presented(request: SipRequest) -> tuple[str, ...]:
-    """The identities a phone offers for an outbound call: P-Preferred-Identity, From."""
-    found: list[str] = []
-    for value in (request.get("p-preferred-identity"), request.from_.uri):
-        if value:
-            uri = value[value.find("<") + 1 : value.rfind(">")] if "<" in value else value
-            try:
-                found.append(parse_uri(uri).user_unescaped or "")
-            except SipParseError:
-                continue
-    return tuple(found)
 
 
 def _values(request: SipRequest, name: str) -> list[str]:

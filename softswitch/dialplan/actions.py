@@ -4,10 +4,11 @@ An action list (``["prompt:cerrado", "ivr:principal"]``) runs in order: a prompt
 next step follows; an IVR menu hands its choice back as the next action; a conference room
 takes the call over; ``hangup`` (or the end of the list) hangs up.
 
-An ``extension:`` step rings the extension while the caller hears ringback; whoever answers
-is joined to the caller, and if nobody does the next step runs. What else needs a second leg
-once the caller is answered (a group, a queue, voicemail, an external number) is not built
-yet: such a step is logged and the call ends, rather than leaving the caller in silence.
+An ``extension:`` or ``external:`` step rings while the caller hears ringback; whoever
+answers is joined to the caller, and if nobody does the next step runs (an extension with a
+mailbox and no next step: its voicemail, busy or unavailable greeting as the failure says).
+A ``group:`` becomes such steps. ``queue:`` and ``voicemail:`` hand the call to their apps
+(``ActionContext.delegate``), which hand it back with the actions to run next.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from softswitch.call.local import LocalSession
+from softswitch.call.local import LocalApp, LocalSession
 from softswitch.config.routing_model import Action, Actions, Ivr, RingGroup
 from softswitch.dialplan.conference import ConferenceApp
 from softswitch.dialplan.groups import with_prefix
@@ -32,7 +33,20 @@ log = logging.getLogger("softswitch.dialplan")
 
 Pcm = npt.NDArray[np.int16]
 # Steps an answered call may take today (see the module docstring for the rest).
-LOCAL_KINDS = frozenset({"prompt", "ivr", "conference", "hangup", "extension", "group"})
+LOCAL_KINDS = frozenset(
+    {
+        "prompt",
+        "ivr",
+        "conference",
+        "hangup",
+        "extension",
+        "external",
+        "group",
+        "queue",
+        "voicemail",
+    }
+)
+DELEGATED = frozenset({"queue", "voicemail"})
 MAX_STEPS = 50  # a hop limit: an IVR whose invalid choice loops to itself ends one day
 _HANGUP: Actions = (Action("hangup", ""),)
 
@@ -48,6 +62,10 @@ class _Dial:
 Step = Action | _Dial
 
 
+# (kind, target, why the last dial failed (0: none did), hand back) -> the app, or None
+Delegate = Callable[[str, str, int, Callable[[Actions], None]], LocalApp | None]
+
+
 class ActionContext:
     """What running actions needs from the switch: prompts, menus, rooms, extension codes."""
 
@@ -58,12 +76,16 @@ class ActionContext:
         conference: Callable[[str], ConferenceApp | None],
         codes: frozenset[str],
         groups: dict[str, RingGroup] | None = None,
+        delegate: Delegate | None = None,
+        mailbox_of: Callable[[str], str | None] = lambda extension: None,
     ) -> None:
         self.prompt = prompt
         self.ivrs = ivrs
         self.groups = groups or {}
         self.conference = conference
         self.codes = codes  # what an IVR's direct dial may reach
+        self.delegate = delegate
+        self.mailbox_of = mailbox_of  # an extension's voicemail box, if it has one
 
 
 class ActionApp:
@@ -73,7 +95,8 @@ class ActionApp:
         self._pending: list[Step] = list(actions)
         self._context = context
         self._session: LocalSession | None = None
-        self._delegate: ConferenceApp | None = None
+        self._delegate: LocalApp | None = None
+        self._last_failure = 0  # status of the last dial nobody answered
         self._ivr: IvrSession[Actions] | None = None
         self._steps = 0
         self.ended = False
@@ -96,11 +119,17 @@ class ActionApp:
             self._apply(self._ivr.digit(digit, self.session.services.monotonic()))
 
     def on_dial_failed(self, status: int) -> None:
-        """Nobody answered the extension this step rang: on to the next step."""
+        """Nobody answered what this step rang: on to the next step."""
+        if self._delegate is not None:
+            self._delegate.on_dial_failed(status)
+            return
+        self._last_failure = status
         self._next()
 
     def on_bridged(self, number: str) -> None:
         """The caller now talks to ``number``: nothing more to run."""
+        if self._delegate is not None:
+            self._delegate.on_bridged(number)
 
     def stop(self) -> None:
         self.ended = True
@@ -132,9 +161,17 @@ class ActionApp:
         elif kind == "hangup":
             self._hangup("hangup action")
         elif kind == "extension":
+            if not self._pending:  # no next step given: its voicemail, if it has one
+                mailbox = self._context.mailbox_of(target)
+                if mailbox is not None:
+                    self._pending = [Action("voicemail", mailbox)]
             self._dial([target], None)
+        elif kind == "external":
+            self._dial([f"external:{target}"], None)
         elif kind == "group":
             self._group(self._context.groups[target])
+        elif kind in DELEGATED:
+            self._hand_over(kind, target)
         else:
             log.warning(
                 "%s %s:%s after answering is not supported yet: hanging up",
@@ -145,23 +182,40 @@ class ActionApp:
             self._hangup("unsupported action")
 
     def _dial(self, numbers: list[str], ring_time: float | None) -> None:
+        self._last_failure = 0
         status = self.session.dial(numbers, ring_time)
         if status:
             log.info("%s %s: %d", self.session.call_id, ",".join(numbers), status)
+            self._last_failure = status
             self._next()
+
+    def _hand_over(self, kind: str, target: str) -> None:
+        """A queue or a mailbox takes the call; it hands it back with what to run next."""
+        factory = self._context.delegate
+        app = factory(kind, target, self._last_failure, self._resume) if factory else None
+        if app is None:
+            log.warning("%s %s:%s is not available: next step", self.session.call_id, kind, target)
+            self._next()
+            return
+        self._delegate = app
+        app.start(self.session)
+
+    def _resume(self, actions: Actions) -> None:
+        """The delegate is done: ``actions`` first, then the rest of the list."""
+        if self.ended:
+            return
+        self._delegate = None
+        self.session.player.listener = self._tick
+        self._pending = [*actions, *self._pending]
+        self._next()
 
     def _group(self, group: RingGroup) -> None:
         """A ring group becomes dial steps: all members at once, or one after the other for
         ``ring_time`` each; then ``on_failure`` (or hang up)."""
-        members = [target for kind, target in group.members if kind == "extension"]
-        skipped = [target for kind, target in group.members if kind != "extension"]
-        if skipped:
-            log.warning(
-                "%s group %s: external members not dialled yet: %s",
-                self.session.call_id,
-                group.name,
-                ", ".join(skipped),
-            )
+        members = [
+            target if kind == "extension" else f"external:{target}"
+            for kind, target in group.members
+        ]
         if group.prefix:
             call = self.session.call
             call.caller_name = with_prefix(group.prefix, call.caller_name or call.caller)

@@ -9,9 +9,9 @@ this order (as an admin reads the config):
    (else 404), enabled and with an action for the moment of the call (else 403);
 3. the number's schedule picks ``action``, ``on_holiday`` or ``on_closed`` for *now* (in
    ``server.timezone``), and ``prefix`` goes before the caller's name;
-4. a first step ``extension:`` rings that extension as any internal call; ``hangup`` refuses
-   the call (603); prompts, IVR menus and conference rooms answer it and run the action list
-   (``ActionApp``). Steps that are not built yet are refused with 480 and logged.
+4. an action that is just ``extension:`` rings that extension as any internal call;
+   ``hangup`` first refuses the call (603); anything else answers it and runs the action
+   list (``ActionApp``).
 """
 
 from __future__ import annotations
@@ -72,7 +72,9 @@ class InboundRouting:
         display = " ".join(part for part in (number.prefix, name or caller) if part)
         kind, target = actions[0]
         log.info("- call from %s via %s to %s: %s:%s", caller, trunk, number.did, kind, target)
-        if kind == "extension":
+        if kind == "extension" and len(actions) == 1:
+            # Rung as any internal call (early media, the phone's own 180): unanswered, it
+            # goes to the extension's voicemail, as an internal call does.
             return Inbound(extension=target, caller_name=display)
         if kind == "hangup":
             return Inbound(603, "Decline")
