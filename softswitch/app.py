@@ -32,6 +32,7 @@ from softswitch.sip.registrar import Registrar
 from softswitch.sip.registration import Account, RegistrationService
 from softswitch.sip.transaction import TransactionLayer
 from softswitch.sip.transport import Flow
+from softswitch.sip.trunk_client import trunk_clients
 from softswitch.storage.registrations import RegistrationStore
 from softswitch.storage.secrets import SecretStore
 
@@ -142,6 +143,7 @@ class App:
         )
         self.endpoint.tu = self.switch
         self._stop = asyncio.Event()
+        self.trunks = trunk_clients(self.endpoint, self.config.trunks.values(), clock=self.clock)
 
     def _spawn(self, coro: object) -> object:
         assert self._tasks is not None
@@ -176,11 +178,14 @@ class App:
             async with asyncio.TaskGroup() as tasks:
                 self._tasks = tasks
                 housekeeping = tasks.create_task(self._housekeeping())
+                for client in self.trunks:  # a provider's DNS must not hold up the phones
+                    tasks.create_task(client.start())
                 await self._stop.wait()
                 log.info("- stopping: ending %d live call(s)", len(self.b2bua.calls))
                 self.b2bua.shutdown()
                 self.endpoint.flush()
                 await self._drain()
+                await asyncio.gather(*(client.stop() for client in self.trunks))
                 housekeeping.cancel()
         finally:
             self._tasks = None

@@ -102,7 +102,8 @@ class Switch:
         user_by_name: Callable[[str], User | None],
         user_by_number: Callable[[str], User | None],
         wall: Callable[[], float],
-        local_app: Callable[[str], LocalApp | None] = lambda number: None,
+        # (dialled number, the calling extension) -> the app that answers it, if any
+        local_app: Callable[[str, str], LocalApp | None] = lambda number, caller: None,
         media: MediaServices | None = None,
         trunk_of: Callable[[str], str | None] = lambda host: None,
         route_inbound: InboundRouter | None = None,
@@ -186,7 +187,7 @@ class Switch:
             return
         callee = self.user_by_number(target)
         if callee is None:
-            app = self.local_app(target) if self.media is not None else None
+            app = self.local_app(target, caller.number) if self.media is not None else None
             if app is not None:
                 self._answer_locally(txn, request, flow, caller, target, app, now)
                 return

@@ -17,7 +17,7 @@ import numpy.typing as npt
 from softswitch.call.features import MediaFeatures
 from softswitch.call.local import LocalApp, MediaServices
 from softswitch.config.model import CompiledConfig
-from softswitch.dialplan.actions import ActionContext
+from softswitch.dialplan.actions import ActionApp, ActionContext
 from softswitch.dialplan.conference import ConferenceService
 from softswitch.dialplan.inbound import InboundRouting
 from softswitch.dialplan.outbound import OutboundRouting, SayThenReject
@@ -71,6 +71,7 @@ class MediaStack:
             codes=frozenset(codes),
             groups=dict(config.ring_groups),
         )
+        self.context = context
         self.inbound = InboundRouting(config, context, wall)
         self.outbound = OutboundRouting(
             config, lambda key, status: SayThenReject(self.system_prompt(key), status)
@@ -79,9 +80,16 @@ class MediaStack:
     def system_prompt(self, key: str) -> Pcm:
         return self.prompts.system_prompt(key, self.config.server.language)
 
-    def app_for(self, number: str) -> LocalApp | None:
-        """The app answering a dialled number that is not an extension, if any."""
-        return self.conferences.app_for(number)
+    def app_for(self, number: str, caller: str) -> LocalApp | None:
+        """The app answering a dialled number that is not an extension, if any: a
+        conference room, an IVR menu's number."""
+        room = self.conferences.app_for(number)
+        if room is not None:
+            return room
+        action = self.config.dial_code(number)
+        if action is not None and action.kind == "ivr":
+            return ActionApp((action,), self.context)
+        return None
 
     def warm(self) -> None:
         """Convert what calls will play (blocking: run it in a thread)."""
