@@ -22,14 +22,17 @@ from softswitch.config.linemap import KeyPath
 __all__ = [
     "EMAIL",
     "EXTENSION_NUMBER",
+    "FEATURE_CODE",
     "NAME",
     "PHONE_NUMBER",
     "PIN",
     "USERNAME",
     "absolute",
     "check_email",
+    "check_feature_code",
     "check_name",
     "check_pin",
+    "claim_code",
     "is_host",
     "is_ip",
     "non_negative",
@@ -45,6 +48,9 @@ PHONE_NUMBER = re.compile(r"\+?[0-9]{2,20}")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 PIN = re.compile(r"[0-9]{4,12}")
 EXTENSION_NUMBER = re.compile(r"[0-9]{2,8}")
+# A code for a phone feature (*97): unlike a dialable code it may hold * and #, which no
+# extension number has, so that the usual choice cannot clash with one.
+FEATURE_CODE = re.compile(r"[0-9*#]{2,8}")
 # SIP user part without the characters that would need escaping or confuse an admin.
 USERNAME = re.compile(r"[A-Za-z0-9._~+-]{1,64}")
 # Names are written after "prompt:" or "queue:" in actions: no spaces, colons or commas.
@@ -113,6 +119,24 @@ def dialable(
         report((*at, key), f"{what} is 2 to 8 digits, like an extension number")
         return ""
     return value
+
+
+def claim_code(
+    owners: dict[str, str], code: str, owner: str, path: KeyPath, label: str, report: Report
+) -> bool:
+    """Record ``owner`` ("IVR principal") as the holder of the dialable ``code`` in ``owners``
+    (code -> holder, every kind of code in one dict, so each is unique across all of them), or
+    report at ``path`` who holds it already and return False."""
+    holder = owners.setdefault(code, owner)
+    if holder != owner:
+        report(path, f"{label} {q(code)} is already used by {holder}")
+        return False
+    return True
+
+
+def check_feature_code(code: str, path: KeyPath, report: Report) -> None:
+    if not FEATURE_CODE.fullmatch(code):
+        report(path, f'a feature code is 2 to 8 digits, * or #, like "*97", not {q(code)}')
 
 
 def check_email(address: str | None, path: KeyPath, report: Report) -> None:

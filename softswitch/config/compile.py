@@ -19,7 +19,9 @@ from softswitch.config.checks import (
     PIN,
     USERNAME,
     absolute,
+    check_feature_code,
     check_name,
+    claim_code,
     dialable,
     is_host,
     is_ip,
@@ -117,6 +119,8 @@ def compile_server(section: ServerSection, state_base: Path, report: Report) -> 
         report(at("state_dir"), "must not be empty")
     positive(section.ring_time, at("ring_time"), report)
     _check_expires(section, report)
+    # Its clashes with dialable codes are checked once every code is known (compile_routing).
+    check_feature_code(section.voicemail_code, at("voicemail_code"), report)
     size = section.max_message_size
     if not _MIN_MESSAGE_SIZE <= size <= _MAX_MESSAGE_SIZE:
         report(at("max_message_size"), f"must be {_MIN_MESSAGE_SIZE}..{_MAX_MESSAGE_SIZE} bytes")
@@ -135,6 +139,7 @@ def compile_server(section: ServerSection, state_base: Path, report: Report) -> 
         default_expires=section.default_expires,
         max_message_size=section.max_message_size,
         country=country,
+        voicemail_code=section.voicemail_code,
     )
 
 
@@ -423,10 +428,8 @@ def compile_conferences(
     for name, section in sections.items():
         conference = _conference(name, section, music, report)
         if conference.number:
-            owner = owners.setdefault(conference.number, f"conference {name}")
-            if owner != f"conference {name}":
-                message = f"number {q(conference.number)} is already used by {owner}"
-                report(("conferences", name, "number"), message)
+            path: KeyPath = ("conferences", name, "number")
+            claim_code(owners, conference.number, f"conference {name}", path, "number", report)
         conferences[name] = conference
     return MappingProxyType(conferences)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from softswitch.config.actions import ActionTargets
+from softswitch.config.checks import claim_code
 from softswitch.config.decode import Report, RoutingSections
 from softswitch.config.dialing import COUNTRIES, dialing_plan
 from softswitch.config.holiday_sets import compile_holidays
@@ -40,9 +41,10 @@ def compile_routing(
     server = base.server
     # An unknown country was reported with server.country; Spain's prefixes stand in.
     plan = dialing_plan(server.country) or COUNTRIES["ES"]
+    owners = _taken_codes(base)  # every dialable code -> its holder, extended as tables compile
     externals = compile_external_destinations(
         sections.external_destinations,
-        owners=_taken_codes(base),
+        owners=owners,
         usernames={extension.username for extension in base.extensions.values()},
         plan=plan,
         report=report,
@@ -54,6 +56,10 @@ def compile_routing(
         base, sections, externals_by_code={d.code: n for n, d in externals.items() if d.code}
     )
     boxes = frozenset(n for n, e in base.extensions.items() if e.voicemail is not None)
+    ivrs = compile_ivrs(sections.ivrs, owners, ctx, report)
+    # Last, so that it is checked against every dialable code (a digits-only one may clash).
+    vm_path = ("server", "voicemail_code")
+    claim_code(owners, server.voicemail_code, "the voicemail code", vm_path, "code", report)
     return dataclasses.replace(
         base,
         email=compile_email(sections.email, server.domain, report),
@@ -63,7 +69,7 @@ def compile_routing(
         holiday_sets=holiday_sets,
         schedules=schedules,
         mailboxes=compile_mailboxes(sections.voicemail, boxes, ctx, report),
-        ivrs=compile_ivrs(sections.ivrs, ctx, report),
+        ivrs=ivrs,
         ring_groups=compile_ring_groups(sections.ring_groups, ctx, report),
         queues=compile_queues(sections.queues, ctx, report),
         numbers=compile_numbers(sections.numbers, schedules, ctx, report),

@@ -32,6 +32,9 @@ from softswitch.config.routing_model import (
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 RecordMode = Literal["none", "inbound", "outbound", "all"]
+# What an extension dials to reach its own mailbox (server.voicemail_code); here rather than in
+# schema so that hand-built ServerConfigs (tests) get the same default.
+DEFAULT_VOICEMAIL_CODE = "*97"
 Voice = Literal["female", "male"]
 
 
@@ -92,6 +95,9 @@ class ServerConfig:
     default_expires: int
     max_message_size: int
     country: str = "ES"  # ISO code, upper case; its dialling prefixes are CompiledConfig.dialing
+    # The feature code an extension dials for its own mailbox's menu: digits, * and #, never
+    # one of the dialable codes of CompiledConfig.dial_code.
+    voicemail_code: str = DEFAULT_VOICEMAIL_CODE
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,11 +175,13 @@ def _code_index(
     extensions: Mapping[str, Extension],
     externals: Mapping[str, ExternalDestination],
     conferences: Mapping[str, Conference],
+    ivrs: Mapping[str, Ivr],
 ) -> Mapping[str, Action]:
     """Every dialable internal code -> the action that dialling it means (codes are unique)."""
     index = {number: Action("extension", number) for number in extensions}
     index.update((dest.code, Action("external", name)) for name, dest in externals.items())
     index.update((room.number, Action("conference", name)) for name, room in conferences.items())
+    index.update((ivr.number, Action("ivr", name)) for name, ivr in ivrs.items() if ivr.number)
     return MappingProxyType(index)
 
 
@@ -209,15 +217,17 @@ class CompiledConfig:
     def __post_init__(self) -> None:
         # Derived once here so that dataclasses.replace() keeps the indexes in step.
         object.__setattr__(self, "_by_username", _username_index(self.extensions))
-        codes = _code_index(self.extensions, self.external_destinations, self.conferences)
+        codes = _code_index(
+            self.extensions, self.external_destinations, self.conferences, self.ivrs
+        )
         object.__setattr__(self, "_by_code", codes)
 
     def extension_by_username(self, username: str) -> Extension | None:
         return self._by_username.get(username)
 
     def dial_code(self, code: str) -> Action | None:
-        """What dialling an internal code means: an extension, an external destination or a
-        conference room; None when no such code exists."""
+        """What dialling an internal code means: an extension, an external destination, a
+        conference room or an IVR menu; None when no such code exists."""
         return self._by_code.get(code)
 
     def number_for(self, called: str) -> Number | None:

@@ -17,6 +17,8 @@ from softswitch.config.checks import (
     check_email,
     check_name,
     check_pin,
+    claim_code,
+    dialable,
     non_negative,
     positive,
     q,
@@ -104,9 +106,20 @@ def compile_mailboxes(
 
 
 def compile_ivrs(
-    sections: Mapping[str, IvrSection], ctx: RoutingContext, report: Report
+    sections: Mapping[str, IvrSection],
+    owners: dict[str, str],
+    ctx: RoutingContext,
+    report: Report,
 ) -> Mapping[str, Ivr]:
-    return MappingProxyType({name: _ivr(name, s, ctx, report) for name, s in sections.items()})
+    """``owners`` maps each dialable code already taken to its holder ("extension 1001"); the
+    IVRs' numbers are checked against it and added to it."""
+    ivrs: dict[str, Ivr] = {}
+    for name, section in sections.items():
+        ivr = ivrs[name] = _ivr(name, section, ctx, report)
+        if ivr.number:
+            path: KeyPath = ("ivrs", name, "number")
+            claim_code(owners, ivr.number, f"IVR {name}", path, "number", report)
+    return MappingProxyType(ivrs)
 
 
 def _ivr(name: str, section: IvrSection, ctx: RoutingContext, report: Report) -> Ivr:
@@ -114,6 +127,9 @@ def _ivr(name: str, section: IvrSection, ctx: RoutingContext, report: Report) ->
         return ("ivrs", name, *key)
 
     check_name(at(), name, report)
+    number = None
+    if section.number is not None:  # optional, so dialable's "missing" message never shows
+        number = dialable(section.number, at(), "number", "an IVR number", "", report) or None
     if section.prompt is None:
         report(at(), "needs a prompt (what callers hear before choosing)")
     else:
@@ -137,6 +153,7 @@ def _ivr(name: str, section: IvrSection, ctx: RoutingContext, report: Report) ->
         on_invalid=compile_actions(section.on_invalid, ctx.targets, at("on_invalid"), report),
         options=MappingProxyType(options),
         direct_dial=section.direct_dial,
+        number=number,
     )
 
 

@@ -199,6 +199,9 @@ class Ivr:
     on_invalid: Actions | None
     options: Mapping[str, Actions]  # read-only; keys are single DTMF characters 0-9 * #
     direct_dial: bool  # callers may dial an extension number directly
+    # Dialable code that phones call to reach the menu (unique with extension numbers and the
+    # other codes); None = reached only through actions.
+    number: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -112,6 +112,7 @@ class HolidaysSection:
 
 @dataclass(frozen=True, slots=True)
 class IvrSection:
+    number: str | None = None  # None = reached only through actions, not dialled from phones
     prompt: str | None = None  # required
     timeout: float = 8.0
     retries: int = 2

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from softswitch.config.model import Voice
+from softswitch.config.model import DEFAULT_VOICEMAIL_CODE, Voice
 
 # Tables of later issues: known names, kept raw until their compilers exist.
 RAW_SECTIONS = frozenset({"forms"})
@@ -59,6 +59,8 @@ class ServerSection:
     # Big enough for any INVITE with a rich SDP, small enough that a TCP peer cannot make us
     # buffer without bound; UDP datagrams cannot exceed it anyway.
     max_message_size: int = 65535
+    # Dialled by an extension for its own mailbox (PIN asked): 2-8 digits, * or #.
+    voicemail_code: str = DEFAULT_VOICEMAIL_CODE
 
 
 @dataclass(frozen=True, slots=True)

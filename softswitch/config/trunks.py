@@ -20,6 +20,7 @@ from softswitch.config.checks import (
     USERNAME,
     check_email,
     check_name,
+    claim_code,
     dialable,
     is_host,
     is_ip,
@@ -238,10 +239,8 @@ def compile_external_destinations(
         path: KeyPath = ("external_destinations", name)
         clash = False
         if destination.code:
-            owner = owners.setdefault(destination.code, f"external destination {name}")
-            clash = owner != f"external destination {name}"
-            if clash:
-                report((*path, "code"), f"code {q(destination.code)} is already used by {owner}")
+            owner = f"external destination {name}"
+            clash = not claim_code(owners, destination.code, owner, (*path, "code"), "code", report)
         # A username defaulted to a clashing code is the same mistake: report it once.
         if destination.username in usernames and not (clash and section.username is None):
             where = (*path, "username") if section.username is not None else (*path, "code")
