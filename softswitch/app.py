@@ -26,7 +26,7 @@ from softswitch.rtp.transport import RtpRelay
 from softswitch.sip.auth import DigestAuthenticator
 from softswitch.sip.endpoint import SipEndpoint
 from softswitch.sip.guard import Guard
-from softswitch.sip.location import LocationService
+from softswitch.sip.location import Aor, LocationService
 from softswitch.sip.message import SipMessage
 from softswitch.sip.registrar import Registrar
 from softswitch.sip.registration import Account, RegistrationService
@@ -115,7 +115,14 @@ class App:
             wall=self.clock.wall,
         )
         self._tasks: asyncio.TaskGroup | None = None
-        self.media = MediaStack(self.config, self.relay, self.clock.monotonic, self.clock.wall)
+        self.media = MediaStack(
+            self.config,
+            self.relay,
+            self.clock.monotonic,
+            self.clock.wall,
+            busy=lambda number: self.b2bua.busy(number),  # noqa: PLW0108 - built below
+            registered=lambda number: bool(self.location.lookup(Aor(number), self.clock.wall())),
+        )
         self.b2bua = B2bua(
             endpoint=self.endpoint,
             media_factory=lambda: CallMedia.open(self.relay),

@@ -17,10 +17,12 @@ import numpy.typing as npt
 from softswitch.call.features import MediaFeatures
 from softswitch.call.local import LocalApp, MediaServices
 from softswitch.config.model import CompiledConfig
+from softswitch.config.routing_model import Actions
 from softswitch.dialplan.actions import ActionApp, ActionContext
 from softswitch.dialplan.conference import ConferenceService
 from softswitch.dialplan.inbound import InboundRouting
 from softswitch.dialplan.outbound import OutboundRouting, SayThenReject
+from softswitch.dialplan.queue_app import QueueCallerApp, QueueRunner
 from softswitch.media.conference import ConferenceBridge
 from softswitch.media.engine import MediaEngine
 from softswitch.media.library import DEFAULT_CLASS, MusicLibrary
@@ -28,6 +30,7 @@ from softswitch.media.moh import MusicOnHold
 from softswitch.media.prompts import SYSTEM_TEXTS, PromptCache
 from softswitch.media.ticker import Ticker
 from softswitch.rtp.transport import RtpRelay
+from softswitch.storage.queue_stats import FILE_NAME as QUEUE_STATS
 
 __all__ = ["MediaStack"]
 
@@ -43,6 +46,8 @@ class MediaStack:
         relay: RtpRelay,
         monotonic: Callable[[], float],
         wall: Callable[[], float],
+        busy: Callable[[str], bool] = lambda extension: False,
+        registered: Callable[[str], bool] = lambda extension: True,
     ) -> None:
         self.config = config
         self.engine = MediaEngine()
@@ -62,20 +67,42 @@ class MediaStack:
         self.conferences = ConferenceService(
             dict(config.conferences), self.bridge, self.engine, self.moh, self.system_prompt
         )
+        self.queues = QueueRunner(
+            config.queues,
+            config.server.state_dir / QUEUE_STATS,
+            busy,
+            registered,
+            self.moh,
+            self.system_prompt,
+            self._prompt,
+            monotonic,
+        )
         codes = {*config.extensions, *(d.code for d in config.external_destinations.values())}
         codes |= {c.number for c in config.conferences.values()}
         context = ActionContext(
-            prompt=lambda name: self.prompts.get(config.prompts[name]),
+            prompt=self._prompt,
             ivrs=dict(config.ivrs),
             conference=lambda name: self.conferences.app_for(config.conferences[name].number),
             codes=frozenset(codes),
             groups=dict(config.ring_groups),
+            delegate=self._delegate,
         )
         self.context = context
         self.inbound = InboundRouting(config, context, wall)
         self.outbound = OutboundRouting(
             config, lambda key, status: SayThenReject(self.system_prompt(key), status)
         )
+
+    def _prompt(self, name: str) -> Pcm:
+        return self.prompts.get(self.config.prompts[name])
+
+    def _delegate(
+        self, kind: str, target: str, failure: int, then: Callable[[Actions], None]
+    ) -> LocalApp | None:
+        """The app a ``queue:`` or ``voicemail:`` step hands the call to."""
+        if kind == "queue":
+            return QueueCallerApp(self.queues, target, then)
+        return None
 
     def system_prompt(self, key: str) -> Pcm:
         return self.prompts.system_prompt(key, self.config.server.language)
@@ -103,3 +130,4 @@ class MediaStack:
 
     def close(self) -> None:
         self.ticker.stop()
+        self.queues.close()
