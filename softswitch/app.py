@@ -28,6 +28,7 @@ from softswitch.sip.endpoint import SipEndpoint
 from softswitch.sip.guard import Guard
 from softswitch.sip.location import Aor, LocationService
 from softswitch.sip.message import SipMessage
+from softswitch.sip.mwi_notify import MwiNotifier
 from softswitch.sip.registrar import Registrar
 from softswitch.sip.registration import Account, RegistrationService
 from softswitch.sip.transaction import TransactionLayer
@@ -115,6 +116,10 @@ class App:
             wall=self.clock.wall,
         )
         self._tasks: asyncio.TaskGroup | None = None
+        # Message-waiting lamps: told by the voicemail service, and again when a phone registers.
+        self.mwi = MwiNotifier(
+            self.endpoint, self.location, server.domain, self.clock.wall, counts=self._vm_counts
+        )
         self.media = MediaStack(
             self.config,
             self.relay,
@@ -122,6 +127,7 @@ class App:
             self.clock.wall,
             busy=lambda number: self.b2bua.busy(number),  # noqa: PLW0108 - built below
             registered=lambda number: bool(self.location.lookup(Aor(number), self.clock.wall())),
+            mwi=self._mwi_changed,
         )
         self.b2bua = B2bua(
             endpoint=self.endpoint,
@@ -147,10 +153,26 @@ class App:
             route_inbound=self.media.inbound.route,
             route_outbound=self.media.outbound.route,
             trunk_target=self.media.outbound.target,
+            voicemail=self.media.voicemail_for,
+            on_registered=self._registered,
         )
         self.endpoint.tu = self.switch
         self._stop = asyncio.Event()
         self.trunks = trunk_clients(self.endpoint, self.config.trunks.values(), clock=self.clock)
+
+    def _vm_counts(self, extension: str) -> tuple[int, int]:
+        mailbox = self.media.voicemail.mailbox_of(extension)
+        return (0, 0) if mailbox is None else self.media.voicemail.counts(mailbox)
+
+    def _mwi_changed(self, extension: str, new: int, old: int) -> None:
+        self.mwi.notify(extension, new, old)
+        self.endpoint.flush()
+
+    def _registered(self, extension: str) -> None:
+        """A phone registered: light its lamp (only extensions with a mailbox: a REGISTER
+        must stay cheap for the rest)."""
+        if self.media.voicemail.mailbox_of(extension) is not None:
+            self.mwi.on_registered(extension)
 
     def _spawn(self, coro: object) -> object:
         assert self._tasks is not None
@@ -185,6 +207,7 @@ class App:
             async with asyncio.TaskGroup() as tasks:
                 self._tasks = tasks
                 housekeeping = tasks.create_task(self._housekeeping())
+                mail = tasks.create_task(self.media.voicemail.run())
                 for client in self.trunks:  # a provider's DNS must not hold up the phones
                     tasks.create_task(client.start())
                 await self._stop.wait()
@@ -194,6 +217,7 @@ class App:
                 await self._drain()
                 await asyncio.gather(*(client.stop() for client in self.trunks))
                 housekeeping.cancel()
+                mail.cancel()
         finally:
             self._tasks = None
             self.location.flush()

@@ -110,7 +110,9 @@ class Switch:
         route_outbound: OutboundRouter | None = None,
         trunk_target: Callable[[str], TrunkCall | None] = lambda dialled: None,
         voicemail: Callable[[str, int], LocalApp | None] = lambda extension, status: None,
+        on_registered: Callable[[str], None] = lambda extension: None,
     ) -> None:
+        self.on_registered = on_registered
         self.voicemail = voicemail  # (extension, why it was not answered) -> its mailbox's app
         b2bua.unanswered = self._unanswered
         self.route_outbound = route_outbound
@@ -138,7 +140,10 @@ class Switch:
         if request.to.tag is not None:
             self.b2bua.on_in_dialog(txn, request, flow, now)
         elif method == "REGISTER":
-            self.endpoint.send_response(txn, self.registration.handle(request, flow, now))
+            response = self.registration.handle(request, flow, now)
+            self.endpoint.send_response(txn, response)
+            if response.status == 200 and response.has("contact"):
+                self._registered(request)
         elif method == "OPTIONS":
             self._options(txn)
         elif method == "INVITE":
@@ -342,6 +347,16 @@ class Switch:
         label = "+".join([u.number for u in users] + [t.label for t in externals])
         self.b2bua.spawn(ring_with_trunks(session, label, caller, bindings, externals, seconds))
         return 0
+
+    def _registered(self, request: SipRequest) -> None:
+        """After the 200 (a phone ignores a NOTIFY for an account it has not registered)."""
+        try:
+            user = parse_uri(request.to.uri).user_unescaped or ""
+        except SipParseError:
+            return
+        found = self.user_by_name(user) or self.user_by_number(user)
+        if found is not None:
+            self.on_registered(found.number)
 
     def _unanswered(self, call: Call, status: int) -> bool:
         """Nobody answered ``call`` (busy, no answer, declined): the callee's voicemail

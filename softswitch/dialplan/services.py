@@ -23,6 +23,7 @@ from softswitch.dialplan.conference import ConferenceService
 from softswitch.dialplan.inbound import InboundRouting
 from softswitch.dialplan.outbound import OutboundRouting, SayThenReject
 from softswitch.dialplan.queue_app import QueueCallerApp, QueueRunner
+from softswitch.dialplan.voicemail_service import VoicemailService
 from softswitch.media.conference import ConferenceBridge
 from softswitch.media.engine import MediaEngine
 from softswitch.media.library import DEFAULT_CLASS, MusicLibrary
@@ -31,6 +32,7 @@ from softswitch.media.prompts import SYSTEM_TEXTS, PromptCache
 from softswitch.media.ticker import Ticker
 from softswitch.rtp.transport import RtpRelay
 from softswitch.storage.queue_stats import FILE_NAME as QUEUE_STATS
+from softswitch.storage.voicemail import VoicemailStore
 
 __all__ = ["MediaStack"]
 
@@ -48,6 +50,7 @@ class MediaStack:
         wall: Callable[[], float],
         busy: Callable[[str], bool] = lambda extension: False,
         registered: Callable[[str], bool] = lambda extension: True,
+        mwi: Callable[[str, int, int], None] = lambda extension, new, old: None,
     ) -> None:
         self.config = config
         self.engine = MediaEngine()
@@ -77,6 +80,10 @@ class MediaStack:
             self._prompt,
             monotonic,
         )
+        self.voicemail_store = VoicemailStore(config.server.state_dir)
+        self.voicemail = VoicemailService(
+            config, self.voicemail_store, self._prompt, self.system_prompt, wall, mwi
+        )
         codes = {*config.extensions, *(d.code for d in config.external_destinations.values())}
         codes |= {c.number for c in config.conferences.values()}
         context = ActionContext(
@@ -86,6 +93,7 @@ class MediaStack:
             codes=frozenset(codes),
             groups=dict(config.ring_groups),
             delegate=self._delegate,
+            mailbox_of=self.voicemail.mailbox_of,
         )
         self.context = context
         self.inbound = InboundRouting(config, context, wall)
@@ -102,7 +110,16 @@ class MediaStack:
         """The app a ``queue:`` or ``voicemail:`` step hands the call to."""
         if kind == "queue":
             return QueueCallerApp(self.queues, target, then)
-        return None
+        return self.voicemail.app_for(target, "busy" if failure == 486 else "unavailable")
+
+    def voicemail_for(self, extension: str, status: int) -> LocalApp | None:
+        """The voicemail that takes an unanswered call to ``extension`` (None: no mailbox)."""
+        mailbox = self.voicemail.mailbox_of(extension)
+        if mailbox is None:
+            return None
+        return self.voicemail.app_for(
+            mailbox, "busy" if status == 486 else "unavailable", extension
+        )
 
     def system_prompt(self, key: str) -> Pcm:
         return self.prompts.system_prompt(key, self.config.server.language)
@@ -113,6 +130,8 @@ class MediaStack:
         room = self.conferences.app_for(number)
         if room is not None:
             return room
+        if number == self.config.server.voicemail_code:  # the caller's own mailbox, or ask
+            return self.voicemail.menu_app(self.voicemail.mailbox_of(caller))
         action = self.config.dial_code(number)
         if action is not None and action.kind == "ivr":
             return ActionApp((action,), self.context)
@@ -129,5 +148,7 @@ class MediaStack:
         log.info("- prompts and music ready")
 
     def close(self) -> None:
+        """After the calls: stop the ticker, finish writes (queue statistics, voicemail)."""
         self.ticker.stop()
         self.queues.close()
+        self.voicemail_store.close()

@@ -218,6 +218,10 @@ class _Account(pj.Account):  # type: ignore[misc]
     def onRegState(self, prm: Any) -> None:
         self.phone.reg_events.append((prm.code, prm.reason, prm.expiration))
 
+    def onMwiInfo(self, prm: Any) -> None:
+        """A message-summary NOTIFY (unsolicited or subscribed): kept whole."""
+        self.phone.mwi.append(str(prm.rdata.wholeMsg))
+
     def onIncomingCall(self, prm: Any) -> None:
         c = PhoneCall(self.phone, call_id=prm.callId)
         self.phone.calls.append(c)
@@ -256,6 +260,7 @@ class Phone:
         self.epw, self.user, self.domain = endpoint, user, domain
         self.host = host
         self.reg_events: list[tuple[int, str, int]] = []
+        self.mwi: list[str] = []  # message-summary NOTIFYs received, whole
         self.calls: list[PhoneCall] = []
         self.incoming: list[PhoneCall] = []
         self.auto_ring = auto_ring
