@@ -157,6 +157,9 @@ class App:
             on_registered=self._registered,
         )
         self.endpoint.tu = self.switch
+        self.b2bua.on_missed = lambda call, status: self.media.missed_call(
+            call.callee, call.caller, call.callee
+        )
         self._stop = asyncio.Event()
         self.trunks = trunk_clients(self.endpoint, self.config.trunks.values(), clock=self.clock)
 
@@ -208,6 +211,7 @@ class App:
                 self._tasks = tasks
                 housekeeping = tasks.create_task(self._housekeeping())
                 mail = tasks.create_task(self.media.voicemail.run())
+                outbox = tasks.create_task(self.media.missed.outbox.run())
                 for client in self.trunks:  # a provider's DNS must not hold up the phones
                     tasks.create_task(client.start())
                 await self._stop.wait()
@@ -218,6 +222,7 @@ class App:
                 await asyncio.gather(*(client.stop() for client in self.trunks))
                 housekeeping.cancel()
                 mail.cancel()
+                outbox.cancel()
         finally:
             self._tasks = None
             self.location.flush()

@@ -53,6 +53,7 @@ log = logging.getLogger("softswitch.call")
 # Failures that mean "nobody took it" (not the caller giving up, not our own fault): such a
 # call may go on to the callee's voicemail.
 UNANSWERED = frozenset({408, 480, 486, 600, 603})
+MISSED = UNANSWERED | {487}  # and the caller giving up while it rang
 
 
 class B2bua:
@@ -68,6 +69,8 @@ class B2bua:
     ) -> None:
         # Who takes a call nobody answered (an extension's voicemail): True if it did.
         self.unanswered: Callable[[Call, int], bool] | None = None
+        # Told of every ringing call nobody answered (missed-call mail), with the status.
+        self.on_missed: Callable[[Call, int], None] | None = None
         self.features = features
         self.endpoint = endpoint
         self.media_factory = media_factory
@@ -548,6 +551,8 @@ class B2bua:
         if call.local is not None and call.a.state in (LegState.ANSWERED, LegState.CONFIRMED):
             self._local_dial_failed(call, status)
             return
+        if call.local is None and self.on_missed is not None and status in MISSED:
+            self.on_missed(call, status)
         if (
             status in UNANSWERED
             and call.local is None

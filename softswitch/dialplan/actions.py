@@ -26,6 +26,7 @@ from softswitch.config.routing_model import Action, Actions, Ivr, RingGroup
 from softswitch.dialplan.conference import ConferenceApp
 from softswitch.dialplan.groups import with_prefix
 from softswitch.dialplan.ivr import DirectDial, Goto, IvrEffect, IvrMenu, IvrSession, Play
+from softswitch.dialplan.mail import PlaceKind
 
 __all__ = ["ActionApp", "ActionContext"]
 
@@ -59,7 +60,16 @@ class _Dial:
     ring_time: float
 
 
-Step = Action | _Dial
+@dataclass(frozen=True, slots=True)
+class _GroupDone:
+    """Every member of group ``name`` was rung and nobody answered: the group missed it."""
+
+    name: str
+
+
+Step = Action | _Dial | _GroupDone
+# (where it was missed, its name, the session): missed-call mail
+MissedHook = Callable[[PlaceKind, str, LocalSession], None]
 
 
 # (kind, target, why the last dial failed (0: none did), hand back) -> the app, or None
@@ -78,7 +88,9 @@ class ActionContext:
         groups: dict[str, RingGroup] | None = None,
         delegate: Delegate | None = None,
         mailbox_of: Callable[[str], str | None] = lambda extension: None,
+        missed: MissedHook | None = None,
     ) -> None:
+        self.missed = missed
         self.prompt = prompt
         self.ivrs = ivrs
         self.groups = groups or {}
@@ -97,6 +109,7 @@ class ActionApp:
         self._session: LocalSession | None = None
         self._delegate: LocalApp | None = None
         self._last_failure = 0  # status of the last dial nobody answered
+        self._ringing: tuple[PlaceKind, str] | None = None  # where a miss is reported
         self._ivr: IvrSession[Actions] | None = None
         self._steps = 0
         self.ended = False
@@ -124,14 +137,24 @@ class ActionApp:
             self._delegate.on_dial_failed(status)
             return
         self._last_failure = status
+        if self._ringing is not None and self._ringing[0] is not PlaceKind.GROUP:
+            self._missed()
         self._next()
 
     def on_bridged(self, number: str) -> None:
         """The caller now talks to ``number``: nothing more to run."""
+        self._ringing = None
         if self._delegate is not None:
             self._delegate.on_bridged(number)
 
+    def _missed(self) -> None:
+        place, self._ringing = self._ringing, None
+        if place is not None and self._context.missed is not None:
+            self._context.missed(*place, self.session)
+
     def stop(self) -> None:
+        if not self.ended:
+            self._missed()  # the caller hung up while something rang
         self.ended = True
         if self._delegate is not None:
             self._delegate.stop()
@@ -146,6 +169,10 @@ class ActionApp:
             self._hangup("end of the actions" if not self._pending else "too many steps")
             return
         action = self._pending.pop(0)
+        if isinstance(action, _GroupDone):
+            self._missed()
+            self._next()
+            return
         if isinstance(action, _Dial):
             log.info("%s ringing %s", self.session.call_id, ", ".join(action.numbers))
             self._dial(list(action.numbers), action.ring_time)
@@ -165,8 +192,10 @@ class ActionApp:
                 mailbox = self._context.mailbox_of(target)
                 if mailbox is not None:
                     self._pending = [Action("voicemail", mailbox)]
+            self._ringing = (PlaceKind.EXTENSION, target)
             self._dial([target], None)
         elif kind == "external":
+            self._ringing = (PlaceKind.EXTERNAL, target)
             self._dial([f"external:{target}"], None)
         elif kind == "group":
             self._group(self._context.groups[target])
@@ -187,6 +216,8 @@ class ActionApp:
         if status:
             log.info("%s %s: %d", self.session.call_id, ",".join(numbers), status)
             self._last_failure = status
+            if self._ringing is not None and self._ringing[0] is not PlaceKind.GROUP:
+                self._ringing = None  # nothing rang: nothing was missed
             self._next()
 
     def _hand_over(self, kind: str, target: str) -> None:
@@ -219,7 +250,8 @@ class ActionApp:
         if group.prefix:
             call = self.session.call
             call.caller_name = with_prefix(group.prefix, call.caller_name or call.caller)
-        after = list(group.on_failure or _HANGUP)
+        after: list[Step] = [_GroupDone(group.name), *(group.on_failure or _HANGUP)]
+        self._ringing = (PlaceKind.GROUP, group.name)
         if group.strategy == "all":
             steps: list[Step] = [_Dial(tuple(members), group.ring_time)]
         else:

@@ -15,12 +15,14 @@ import numpy as np
 import numpy.typing as npt
 
 from softswitch.call.features import MediaFeatures
-from softswitch.call.local import LocalApp, MediaServices
+from softswitch.call.local import LocalApp, LocalSession, MediaServices
 from softswitch.config.model import CompiledConfig
 from softswitch.config.routing_model import Actions
 from softswitch.dialplan.actions import ActionApp, ActionContext
 from softswitch.dialplan.conference import ConferenceService
 from softswitch.dialplan.inbound import InboundRouting
+from softswitch.dialplan.mail import PlaceKind
+from softswitch.dialplan.missed import MissedCalls
 from softswitch.dialplan.outbound import OutboundRouting, SayThenReject
 from softswitch.dialplan.queue_app import QueueCallerApp, QueueRunner
 from softswitch.dialplan.voicemail_service import VoicemailService
@@ -84,6 +86,8 @@ class MediaStack:
         self.voicemail = VoicemailService(
             config, self.voicemail_store, self._prompt, self.system_prompt, wall, mwi
         )
+        self.missed = MissedCalls.for_config(config, wall)
+        self.queues.on_missed = self._missed_queue
         codes = {*config.extensions, *(d.code for d in config.external_destinations.values())}
         codes |= {c.number for c in config.conferences.values()}
         context = ActionContext(
@@ -94,6 +98,7 @@ class MediaStack:
             groups=dict(config.ring_groups),
             delegate=self._delegate,
             mailbox_of=self.voicemail.mailbox_of,
+            missed=self._missed_at,
         )
         self.context = context
         self.inbound = InboundRouting(config, context, wall)
@@ -120,6 +125,17 @@ class MediaStack:
         return self.voicemail.app_for(
             mailbox, "busy" if status == 486 else "unavailable", extension
         )
+
+    def _missed_at(self, kind: PlaceKind, name: str, session: LocalSession) -> None:
+        call = session.call
+        self.missed.missed(kind, name, call.caller, call.caller_name, call.callee)
+
+    def _missed_queue(self, queue: str, caller: str, name: str) -> None:
+        self.missed.missed(PlaceKind.QUEUE, queue, caller, name, "")
+
+    def missed_call(self, extension: str, caller: str, called: str) -> None:
+        """A call rang ``extension`` directly and nobody answered."""
+        self.missed.missed(PlaceKind.EXTENSION, extension, caller, "", called)
 
     def system_prompt(self, key: str) -> Pcm:
         return self.prompts.system_prompt(key, self.config.server.language)

@@ -1,0 +1,106 @@
+"""Missed-call mail over real sockets and a real SMTP server: an extension that is busy, a
+ring group nobody answers, a full queue; each sends one mail naming the caller and the place."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+from mailserver import Collector, smtp_server
+from sipclient import RtpSocket, make_sdp, new_tag
+
+if TYPE_CHECKING:
+    from conftest import SwitchFactory
+
+TRUNK_HOST = "127.0.0.2"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Collector, int]]:
+    handler, controller = smtp_server()
+    try:
+        yield handler, controller.port
+    finally:
+        controller.stop()
+
+
+def _config(port: int) -> str:
+    return f"""
+[email]
+server = "smtp://127.0.0.1:{port}"
+from = "centralita@example.com"
+
+[trunks.proveedor]
+host = "{TRUNK_HOST}"
+inbound_from = ["{TRUNK_HOST}/32"]
+
+[numbers."+34910000030"]
+action = "group:ventas"
+
+[ring_groups.ventas]
+members = ["1002"]
+ring_time = 5
+missed_call_email = "ventas@example.com"
+"""
+
+
+def _wait_for_mail(mail: Collector, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while len(mail.envelopes) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(mail.envelopes) >= count, "no missed-call mail"
+
+
+def test_busy_extension_gets_a_missed_call_mail(
+    make_switch: SwitchFactory, smtp: tuple[Collector, int]
+) -> None:
+    mail, port = smtp
+    keys = {"1002": {"email": "bruno@example.com"}}
+    sw = make_switch(extra=_config(port), extension_keys=keys)
+    caller, callee = make_switch.peer(sw, "1001"), make_switch.peer(sw, "1002")
+    assert callee.register().status == 200
+    rtp = RtpSocket()
+    try:
+        invite = caller.invite("1002", make_sdp(rtp.port))
+        incoming = callee.expect_request("INVITE")
+        callee.reply(incoming, 486, to_tag=new_tag())
+        assert caller.response(invite).status == 486
+    finally:
+        rtp.close()
+    _wait_for_mail(mail, 1)
+    message = mail.received()
+    assert message["To"] == "bruno@example.com"
+    body = message.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert "1001" in text and "1002" in text
+
+
+def test_group_nobody_answers_mails_the_group(
+    make_switch: SwitchFactory, smtp: tuple[Collector, int]
+) -> None:
+    mail, port = smtp
+    sw = make_switch(extra=_config(port), server={"timezone": "UTC"})
+    trunk = make_switch.peer(sw, "+34611222333", host=TRUNK_HOST)
+    member = make_switch.peer(sw, "1002")
+    assert member.register().status == 200
+    rtp = RtpSocket(TRUNK_HOST)
+    try:
+        sdp = make_sdp(rtp.port).replace(b"127.0.0.1", TRUNK_HOST.encode())
+        invite = trunk.invite("+34910000030", sdp, authenticate=False)
+        ok = trunk.response(invite)
+        assert ok.status == 200
+        trunk.ack_2xx(trunk.uac_dialog(invite, ok))
+        incoming = member.expect_request("INVITE")
+        member.reply(incoming, 603, to_tag=new_tag())  # declined: the group has nobody else
+        bye = trunk.expect_request("BYE", timeout=5.0, call_id=invite.call_id)
+        trunk.reply(bye, 200)
+    finally:
+        rtp.close()
+    _wait_for_mail(mail, 1)
+    message = mail.received()
+    assert message["To"] == "ventas@example.com"
+    assert "+34611222333" in str(message["Subject"])
+    assert len(mail.envelopes) == 1  # one mail per missed call
