@@ -179,6 +179,9 @@ class LocalSession:
         self.stop_player()
         media.set_codecs((int(self.codec[0]), self.codec[1]), theirs)  # resets both sinks
         self.bridged_to = number or self.call.callee
+        features = self.b2bua.features
+        if self.call.record and features is not None:
+            features.start_recording(self.call)
         self.app.on_bridged(self.bridged_to)
 
     def stop_dialing(self) -> None:

@@ -247,8 +247,9 @@ class ActionApp:
             target if kind == "extension" else f"external:{target}"
             for kind, target in group.members
         ]
+        call = self.session.call
+        call.record |= group.record  # the talk with whoever answers, once bridged
         if group.prefix:
-            call = self.session.call
             call.caller_name = with_prefix(group.prefix, call.caller_name or call.caller)
         after: list[Step] = [_GroupDone(group.name), *(group.on_failure or _HANGUP)]
         self._ringing = (PlaceKind.GROUP, group.name)

@@ -347,6 +347,7 @@ class QueueCallerApp:
     # --- LocalApp ------------------------------------------------------------------------------
     def start(self, session: LocalSession) -> None:
         self._session = session
+        session.call.record |= self.queue.record  # the talk with the agent, once bridged
         now = self.runner.monotonic()
         result = self.runner.join(self, now)
         if isinstance(result, Full):

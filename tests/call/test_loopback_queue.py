@@ -40,6 +40,7 @@ strategy = "round_robin"
 ring_time = 5
 wrapup = 0
 max_wait = 0
+record = true
 
 [queues.pequena]
 agents = ["1004"]
@@ -115,6 +116,9 @@ def test_round_robin_over_three_agents_gives_two_two_one(setup: Setup) -> None:
         agent.reply(agent_bye, 200)
     assert sorted(answered.values()) == [1, 2, 2]
     assert set(answered) == set(AGENTS)
+    # record = true: each talk with an agent was recorded, one WAV per call
+    recordings = list((s.sw.config_path.parent / "state" / "recordings").rglob("*.wav"))
+    assert len(recordings) == 5
 
 
 def test_a_full_queue_sends_the_next_caller_to_on_full(setup: Setup) -> None:
