@@ -291,3 +291,39 @@ def test_group_sequential_rings_one_member_after_the_other(
     second = s.callee.expect_request("INVITE", timeout=3.0)  # then 1002
     s.callee.reply(second, 200, to_tag="t2", body=make_sdp(s.callee_rtp.port))
     s.callee.expect_request("ACK", call_id=second.call_id)
+
+
+def test_a_configured_holiday_runs_on_holiday(make_switch: SwitchFactory) -> None:
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    holiday = f"""
+[holidays.local]
+country = "ES"
+include = []
+extra = ["{today}"]
+
+[schedules.abierto]
+ranges = [{{ start = "00:00", end = "24:00", days = "mon-sun" }}]
+holidays = "local"
+
+[numbers."+34910000009"]
+schedule = "abierto"
+action = "extension:1002"
+on_holiday = ["prompt:hola", "hangup"]
+"""
+    sw = make_switch(extra=routing() + holiday, server={"timezone": "UTC"})
+    trunk = make_switch.peer(sw, "+34611222333", host=TRUNK_HOST)
+    callee = make_switch.peer(sw, "1002")
+    assert callee.register().status == 200
+    rtp = RtpSocket(TRUNK_HOST)
+    try:
+        sdp = make_sdp(rtp.port).replace(b"127.0.0.1", TRUNK_HOST.encode())
+        invite = trunk.invite("+34910000009", sdp, authenticate=False)
+        ok = trunk.response(invite)
+        assert ok.status == 200  # answered by the switch for the holiday prompt
+        trunk.ack_2xx(trunk.uac_dialog(invite, ok))
+        assert len(rtp.receive(10, timeout=2.0)) == 10
+        bye = trunk.expect_request("BYE", timeout=5.0, call_id=invite.call_id)
+        trunk.reply(bye, 200)
+        assert callee.silent_for(0.2)  # the extension of the open hours never rang
+    finally:
+        rtp.close()

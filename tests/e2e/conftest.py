@@ -104,7 +104,9 @@ def write_config(
     ring_time: int,
     extensions: dict[str, tuple[str, str]],
     extra: str = "",
+    keys: dict[str, str] | None = None,
 ) -> None:
+    """``keys``: more TOML lines per extension number (``outbound = true``)."""
     lines = [
         "[server]",
         f"domain = {_toml_str(HOST)}",
@@ -125,6 +127,8 @@ def write_config(
             f"name = {_toml_str(name)}",
             f"password = {_toml_str(password)}",
         ]
+        if keys and number in keys:
+            lines.append(keys[number])
     path.write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
 
 
@@ -185,13 +189,14 @@ def start_server(
     ring_time: int = 8,
     extensions: dict[str, tuple[str, str]] | None = None,
     extra: str = "",
+    keys: dict[str, str] | None = None,
 ) -> Server:
     """Start a server on a fresh port; retry (bounded) if another process took that port
     between our check and the server's bind (other test runs share this machine).
     ``extra``: TOML appended to the generated config (conferences, prompts...)."""
     for attempt in range(3):
         try:
-            return _start_once(directory / f"try{attempt}", ring_time, extensions, extra)
+            return _start_once(directory / f"try{attempt}", ring_time, extensions, extra, keys)
         except PortTaken:
             continue
     raise RuntimeError("softswitch could not bind a free port in 3 attempts")
@@ -209,14 +214,19 @@ def _die_with_parent() -> None:
 
 
 def _start_once(
-    directory: Path, ring_time: int, extensions: dict[str, tuple[str, str]] | None, extra: str
+    directory: Path,
+    ring_time: int,
+    extensions: dict[str, tuple[str, str]] | None,
+    extra: str,
+    keys: dict[str, str] | None = None,
 ) -> Server:
     directory.mkdir(parents=True, exist_ok=True)
     exts = dict(EXTENSIONS if extensions is None else extensions)
     port = free_port()
     base = free_rtp_block()
     config = directory / "softswitch.toml"
-    write_config(config, port, (base, base + _SERVER_RTP_BLOCK - 1), ring_time, exts, extra)
+    rtp = (base, base + _SERVER_RTP_BLOCK - 1)
+    write_config(config, port, rtp, ring_time, exts, extra, keys)
     log = directory / "server.log"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with log.open("wb") as err:
@@ -313,9 +323,13 @@ def server_factory(
     servers: list[Server] = []
 
     def make(
-        ring_time: int = 8, extensions: dict[str, tuple[str, str]] | None = None, extra: str = ""
+        ring_time: int = 8,
+        extensions: dict[str, tuple[str, str]] | None = None,
+        extra: str = "",
+        keys: dict[str, str] | None = None,
     ) -> Server:
-        server = start_server(tmp_path / f"server{len(servers)}", ring_time, extensions, extra)
+        directory = tmp_path / f"server{len(servers)}"
+        server = start_server(directory, ring_time, extensions, extra, keys)
         servers.append(server)
         add_diagnostic(request, lambda: (f"softswitch log ({server.log_path})", server.log_tail()))
         return server

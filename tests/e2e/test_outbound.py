@@ -1,0 +1,65 @@
+"""Calls out with real PJSIP phones: the provider is a pjsua account at 127.0.0.2 that the
+trunk points at. An extension with outbound permission reaches it, presenting its caller ID,
+and they talk (FFT); one without permission hears why and gets 403; the provider never rings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from .conftest import Pbx, Server
+from .phone import Phone, PjEndpoint, analyse_tone, listen
+
+pytestmark = pytest.mark.e2e
+
+TRUNK_HOST = "127.0.0.2"
+
+
+def test_outbound_permission_and_caller_id(
+    ep: PjEndpoint,
+    server_factory: Callable[..., Server],
+    phone_factory: Callable[..., Phone],
+    tmp_path: Path,
+) -> None:
+    provider = phone_factory("provider", host=TRUNK_HOST)
+    extra = f"""
+[trunks.proveedor]
+host = "{TRUNK_HOST}"
+port = {provider.sip_port}
+inbound_from = ["{TRUNK_HOST}/32"]
+
+[[outbound_routes]]
+match = "+34[6-9]XXXXXXXX"
+trunk = "proveedor"
+"""
+    keys = {"1001": 'outbound = true\ncaller_ids = ["+34910000001"]'}
+    server = server_factory(extra=extra, keys=keys)
+    pbx = Pbx(server, phone_factory)
+    ana, bruno = pbx.phone("1001"), pbx.phone("1002")
+
+    refused = bruno.call(pbx.uri("600111222"))
+    refused.wait_media(10)  # the sentence comes as early media
+    heard = str(tmp_path / "refusal.wav")
+    listen(ep, [(refused, heard)], seconds=1.0, settle=0.3)
+    assert analyse_tone(heard, 440)["rms"] > 0.01, "the refusal is silent"
+    refused.wait_state("DISCONNECTED", 15)
+    assert refused.last_code == 403
+    assert not provider.incoming
+
+    call = ana.call(pbx.uri("600111222"))
+    ringing = provider.wait_incoming(10)
+    assert "+34910000001" in ringing.remote_uri, ringing.remote_uri
+    ringing.answer(200)
+    call.wait_state("CONFIRMED", 10)
+    call.wait_media(5)
+    ringing.wait_media(5)
+    call.play_tone(700)
+    ringing.play_tone(1300)
+    at_ana, at_provider = str(tmp_path / "ana.wav"), str(tmp_path / "provider.wav")
+    listen(ep, [(call, at_ana), (ringing, at_provider)], seconds=1.5, settle=0.5)
+    assert analyse_tone(at_provider, 700)["ok"], "the far end does not hear Ana"
+    assert analyse_tone(at_ana, 1300)["ok"], "Ana does not hear the far end"
+    call.hangup()
+    ringing.wait_state("DISCONNECTED", 5)
