@@ -21,6 +21,7 @@ from softswitch.call.media import CallMedia
 from softswitch.call.switch import Switch, User
 from softswitch.clock import Clock, RealClock
 from softswitch.config import CompiledConfig, resolve_passwords
+from softswitch.control import AppView, ControlServer, control_path, start_control
 from softswitch.dialplan.services import MediaStack
 from softswitch.rtp.transport import RtpRelay
 from softswitch.sip.auth import DigestAuthenticator
@@ -161,6 +162,7 @@ class App:
             call.callee, call.caller, call.callee
         )
         self._stop = asyncio.Event()
+        self.control: ControlServer | None = None  # the admin socket, while running
         self.trunks = trunk_clients(self.endpoint, self.config.trunks.values(), clock=self.clock)
 
     def _vm_counts(self, extension: str) -> tuple[int, int]:
@@ -193,6 +195,15 @@ class App:
             # uvloop ValueError): callers use stop().
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.stop)
+        # First: a second server on the same state_dir is refused before it binds anything.
+        path = control_path(self.config.server.state_dir)
+        self.control = await start_control(path, AppView(self))
+        try:
+            await self._serve(on_ready)
+        finally:
+            await self.control.close()
+
+    async def _serve(self, on_ready: Callable[[list[tuple[str, str, int]]], None] | None) -> None:
         # Before listening: the first caller must not wait for text-to-speech.
         await asyncio.to_thread(self.media.warm)
         for spec in self.config.server.listen:

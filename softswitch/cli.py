@@ -1,4 +1,5 @@
-"""Command line: ``softswitch serve | check | credentials | prompts | holidays``."""
+"""Command line: ``softswitch serve | check | credentials | prompts | holidays``, and the admin
+commands against the running server: ``status | registrations | calls | queues | hangup``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from typing import TextIO
 from softswitch.app import run_app
 from softswitch.config import ConfigError, load_config
 from softswitch.config.cli import run_check, run_credentials
+from softswitch.control.client import run_admin
+from softswitch.control.protocol import ControlError
 from softswitch.dialplan.holidays import list_holidays, subdivisions
 from softswitch.logs import setup_logging
 from softswitch.media.audiofile import probe_audio
@@ -40,7 +43,27 @@ def build_parser() -> argparse.ArgumentParser:
     days.add_argument(
         "--language", help='of the names, e.g. "es", "en_US" (default: the country\'s)'
     )
+    add_admin_commands(sub)
     return parser
+
+
+# The admin commands ask the running server over its control socket (softswitch.control).
+ADMIN_COMMANDS = {
+    "status": "uptime, trunks, registrations and live calls of the running server",
+    "registrations": "the phones registered now",
+    "calls": "the live calls, with their duration and bridge",
+    "queues": "callers waiting in each queue, and the agents' state",
+}
+
+
+def add_admin_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    for name, text in ADMIN_COMMANDS.items():
+        admin = sub.add_parser(name, help=text)
+        admin.add_argument("--json", action="store_true", help="JSON for scripts")
+        admin.add_argument("--config", type=Path, help="the config the server runs with")
+    hangup = sub.add_parser("hangup", help="end a live call (its Call-ID, from `calls`)")
+    hangup.add_argument("call_id")
+    hangup.add_argument("--config", type=Path, help="the config the server runs with")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,6 +74,11 @@ def main(argv: list[str] | None = None) -> int:
         return run_credentials(args.config, args.extension, sys.stdout)
     if args.command == "prompts":
         return run_prompts(args.config, sys.stdout, sys.stderr)
+    if args.command in ADMIN_COMMANDS:
+        return run_admin(args.config, args.command, None, args.json, sys.stdout, sys.stderr)
+    if args.command == "hangup":
+        call = {"call_id": args.call_id}
+        return run_admin(args.config, "hangup", call, False, sys.stdout, sys.stderr)
     if args.command == "holidays":
         year = args.year or datetime.date.today().year
         return run_holidays(args.country, args.subdivision, year, args.language, sys.stdout)
@@ -62,7 +90,11 @@ def main(argv: list[str] | None = None) -> int:
             print(issue, file=sys.stderr)
         return 1
     logging.getLogger("softswitch").info("- starting with %s", ", ".join(config.files))
-    return run_app(config)
+    try:
+        return run_app(config)
+    except ControlError as exc:  # another server answers on this state_dir's control socket
+        print(f"softswitch serve: {exc}", file=sys.stderr)
+        return 1
 
 
 def run_prompts(path: Path | None, out: TextIO, err: TextIO) -> int:
