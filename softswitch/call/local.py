@@ -16,6 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+import numpy as np
+import numpy.typing as npt
+
 from softswitch.call.features import codecs_of
 from softswitch.call.leg import LegState
 from softswitch.call.media import CallMedia
@@ -48,6 +51,8 @@ if TYPE_CHECKING:
 __all__ = ["Dialer", "LocalApp", "LocalSession", "MediaServices", "answer_locally"]
 
 log = logging.getLogger("softswitch.call")
+
+Pcm = npt.NDArray[np.int16]
 
 RINGBACK_FRAMES = 50 * 120  # ringback while an extension rings: longer than any ring time
 
@@ -115,6 +120,9 @@ class LocalSession:
         relay.set_sink(endpoint, self.port.receive)
         self.player = Player(self.port)
         self.closed = False
+        # Played to the callee alone when one answers, before the two are joined.
+        self.callee_announcement: Pcm | None = None
+        self._announcer: Player | None = None
 
     @property
     def call_id(self) -> str:
@@ -177,12 +185,37 @@ class LocalSession:
         pair = codecs_of(self.call.offer_a, answer)
         theirs = pair[1] if pair is not None else (int(self.codec[0]), self.codec[1])
         self.stop_player()
-        media.set_codecs((int(self.codec[0]), self.codec[1]), theirs)  # resets both sinks
         self.bridged_to = number or self.call.callee
+        announcement, self.callee_announcement = self.callee_announcement, None
+        if announcement is not None and theirs[1] in CODECS:
+            self._announce(announcement, media, theirs)
+        else:
+            self._join(media, theirs)
+        self.app.on_bridged(self.bridged_to)
+
+    def _announce(self, samples: Pcm, media: CallMedia, theirs: tuple[int, str]) -> None:
+        """Play ``samples`` to the callee alone (a queue's agent announcement), then join."""
+        services = self.services
+        port = MediaPort(media.b.rtp.send, CODECS[theirs[1]], None, services.monotonic)
+        services.relay.set_sink(media.b, port.receive)
+        player = Player(port)
+        self._announcer = player
+
+        def done(finished: bool) -> None:
+            services.engine.remove(player)
+            self._announcer = None
+            if not self.closed:
+                self._join(media, theirs)
+
+        player.play(samples, barge_in=False, done=done)
+        services.engine.add(player)
+        services.wake()
+
+    def _join(self, media: CallMedia, theirs: tuple[int, str]) -> None:
+        media.set_codecs((int(self.codec[0]), self.codec[1]), theirs)  # resets both sinks
         features = self.b2bua.features
         if self.call.record and features is not None:
             features.start_recording(self.call)
-        self.app.on_bridged(self.bridged_to)
 
     def stop_dialing(self) -> None:
         """Stop ringing what ``dial`` rang (the caller gave up waiting, a queue moved on):
@@ -261,6 +294,8 @@ class LocalSession:
             return
         self.closed = True
         self.services.engine.remove(self.player)
+        if self._announcer is not None:
+            self.services.engine.remove(self._announcer)
         self.player.clear()
         try:
             self.app.stop()

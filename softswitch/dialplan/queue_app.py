@@ -23,7 +23,8 @@ started at construction (text-to-speech measured 3-13 ms a sentence, more for th
 most of a tick of every call; one not rendered yet is skipped), and the statistics are saved
 by the file's worker thread.
 
-Not done: ``agent_announcement`` (a LocalSession cannot play to leg B; such queues are logged).
+``agent_announcement`` is played to the agent who answers, before the caller is joined
+(``LocalSession.callee_announcement``).
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ class QueueRunner:
     ) -> None:
         self.queues = dict(queues)
         self.moh = moh
-        self.prompt = prompt  # for agent_announcement, once a session can play to leg B
+        self.prompt = prompt  # for agent_announcement
         self.monotonic = monotonic
         self.on_missed = on_missed
         self._system_prompt = system_prompt
@@ -151,9 +152,6 @@ class QueueRunner:
         self._poll_at = math.inf
         self._later: deque[Callable[[], None]] = deque()
         self._seq = 0
-        for q in queues.values():
-            if q.agent_announcement:
-                log.warning("queue %s: agent_announcement is not played yet", q.name)
         if queues:
             (background or _in_thread)(self.warm)
 
@@ -399,6 +397,9 @@ class QueueCallerApp:
         """Dial the agents of these offers; False when they cannot ring."""
         if self.ringing:
             return False  # one dial at a time: agents freed meanwhile wait for the next round
+        announcement = self.queue.agent_announcement
+        if announcement:  # the agent hears it on answering, before the caller is joined
+            self.session.callee_announcement = self.runner.prompt(announcement)
         status = self.session.dial([o.agent for o in offers], offers[0].until - now)
         if status:
             log.info("%s queue %s: cannot ring: %d", self.session.call_id, self.queue.name, status)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pytest
-from sipclient import Dialog, RtpSocket, SipPeer, make_sdp, new_tag
+from sipclient import Dialog, RtpSocket, SipPeer, make_sdp, new_tag, read_sdp, rtp_packet
 
 from softswitch.sip.message import SipRequest
 
@@ -41,6 +41,20 @@ ring_time = 5
 wrapup = 0
 max_wait = 0
 record = true
+
+[prompts.aviso]
+text = "Llamada de la cola de soporte."
+language = "es"
+
+[numbers."+34910000022"]
+action = "queue:anuncio"
+
+[queues.anuncio]
+agents = ["1004"]
+strategy = "ringall"
+ring_time = 10
+wrapup = 0
+agent_announcement = "aviso"
 
 [queues.pequena]
 agents = ["1004"]
@@ -74,14 +88,16 @@ def setup(make_switch: SwitchFactory) -> Iterator[Setup]:
         rtp.close()
 
 
-def _call(s: Setup, number: str) -> tuple[SipRequest, Dialog]:
+def _call(s: Setup, number: str) -> tuple[SipRequest, Dialog, tuple[str, int]]:
+    """Call ``number`` from the trunk: the INVITE, the dialog, where the switch wants RTP."""
     sdp = make_sdp(s.rtp.port).replace(b"127.0.0.1", TRUNK_HOST.encode())
     invite = s.trunk.invite(number, sdp, authenticate=False)
     ok = s.trunk.response(invite)
     assert ok.status == 200  # the queue answers: the caller hears music while waiting
     dialog = s.trunk.uac_dialog(invite, ok)
     s.trunk.ack_2xx(dialog)
-    return invite, dialog
+    media = read_sdp(ok.body)
+    return invite, dialog, (media.host, media.port)
 
 
 def _ringing_agent(s: Setup, among: tuple[str, ...]) -> tuple[str, SipRequest]:
@@ -99,7 +115,7 @@ def test_round_robin_over_three_agents_gives_two_two_one(setup: Setup) -> None:
     s = setup
     answered: collections.Counter[str] = collections.Counter()
     for _ in range(5):
-        _, dialog = _call(s, "+34910000020")
+        _, dialog, _ = _call(s, "+34910000020")
         number, incoming = _ringing_agent(s, AGENTS)
         agent = s.agents[number]
         agent_rtp = RtpSocket()
@@ -123,13 +139,40 @@ def test_round_robin_over_three_agents_gives_two_two_one(setup: Setup) -> None:
 
 def test_a_full_queue_sends_the_next_caller_to_on_full(setup: Setup) -> None:
     s = setup
-    first, first_dialog = _call(s, "+34910000021")
+    first, first_dialog, _ = _call(s, "+34910000021")
     _, incoming = _ringing_agent(s, ("1004",))  # the first caller waits while 1004 rings
     s.agents["1004"].reply(incoming, 180, to_tag=new_tag())
-    second, _ = _call(s, "+34910000021")  # max_callers = 1: on_full speaks, then hangs up
+    second, _, _ = _call(s, "+34910000021")  # max_callers = 1: on_full speaks, then hangs up
     bye = s.trunk.expect_request("BYE", timeout=10.0, call_id=second.call_id)
     s.trunk.reply(bye, 200)
     hangup = s.trunk.in_dialog(first_dialog, "BYE")
     s.trunk.send(hangup)
     assert s.trunk.response(hangup).status == 200
     assert first.call_id != second.call_id
+
+
+def test_the_agent_hears_the_announcement_before_the_caller(setup: Setup) -> None:
+    s = setup
+    _, dialog, switch_media = _call(s, "+34910000022")
+    _, incoming = _ringing_agent(s, ("1004",))
+    agent = s.agents["1004"]
+    agent_rtp = RtpSocket()
+    try:
+        agent.reply(incoming, 200, to_tag=new_tag(), body=make_sdp(agent_rtp.port))
+        agent.expect_request("ACK", call_id=incoming.call_id)
+        voice = bytes([0x55]) * 160  # what the caller says: a payload nobody else sends
+        before = 0
+        for seq in range(250):  # bounded: 5 s of 20 ms packets from the caller
+            s.rtp.send(rtp_packet(seq, 160 * seq, 0xCA11, voice), switch_media)
+            got = agent_rtp.receive(1, timeout=0.02)
+            if got and got[0][12:] == voice:
+                break
+            before += len(got)
+        else:
+            raise AssertionError("the caller never reached the agent")
+        assert before >= 25, f"the agent heard only {before} packets before the caller"
+    finally:
+        agent_rtp.close()
+    bye = s.trunk.in_dialog(dialog, "BYE")
+    s.trunk.send(bye)
+    assert s.trunk.response(bye).status == 200

@@ -87,6 +87,7 @@ class Call:
     def __init__(self, caller: str) -> None:
         self.caller = caller
         self.caller_name = f"Cliente {caller}"
+        self.record = False
 
 
 class FakeSession:
