@@ -14,7 +14,8 @@ import os
 import resource
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from softswitch.call.b2bua import B2bua
 from softswitch.call.media import CallMedia
@@ -179,9 +180,9 @@ class App:
         if self.media.voicemail.mailbox_of(extension) is not None:
             self.mwi.on_registered(extension)
 
-    def _spawn(self, coro: object) -> object:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> object:
         assert self._tasks is not None
-        return self._tasks.create_task(coro)  # type: ignore[arg-type]
+        return self._tasks.create_task(_guarded(coro))
 
     def stop(self) -> None:
         self._stop.set()
@@ -291,6 +292,15 @@ class App:
                 log.info(self.stats_line())
                 next_stats = now + STATS_INTERVAL
             self.endpoint.flush()
+
+
+async def _guarded(coro: Coroutine[Any, Any, None]) -> None:
+    """One call's task: a bug in it is logged and ends that task, not the TaskGroup (which
+    would cancel every other call and stop the server)."""
+    try:
+        await coro
+    except Exception:
+        log.exception("- a call task failed")
 
 
 def raise_file_limit(wanted: int = 1 << 20) -> int:

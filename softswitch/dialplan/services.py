@@ -26,12 +26,14 @@ from softswitch.dialplan.missed import MissedCalls
 from softswitch.dialplan.outbound import OutboundRouting, SayThenReject
 from softswitch.dialplan.queue_app import QueueCallerApp, QueueRunner
 from softswitch.dialplan.voicemail_service import VoicemailService
+from softswitch.media.audiofile import AudioError
 from softswitch.media.conference import ConferenceBridge
 from softswitch.media.engine import MediaEngine
 from softswitch.media.library import DEFAULT_CLASS, MusicLibrary
 from softswitch.media.moh import MusicOnHold
 from softswitch.media.prompts import SYSTEM_TEXTS, PromptCache
 from softswitch.media.ticker import Ticker
+from softswitch.media.tts import TtsError
 from softswitch.rtp.transport import RtpRelay
 from softswitch.storage.queue_stats import FILE_NAME as QUEUE_STATS
 from softswitch.storage.voicemail import VoicemailStore
@@ -107,7 +109,13 @@ class MediaStack:
         )
 
     def _prompt(self, name: str) -> Pcm:
-        return self.prompts.get(self.config.prompts[name])
+        """A configured prompt; one that cannot be read now (its file was removed after the
+        check, say) is logged and plays as nothing, so the call goes on to its next step."""
+        try:
+            return self.prompts.get(self.config.prompts[name])
+        except (AudioError, TtsError) as exc:
+            log.warning("- prompt %s cannot be played: %s", name, exc)
+            return np.zeros(0, np.int16)
 
     def _delegate(
         self, kind: str, target: str, failure: int, then: Callable[[Actions], None]
@@ -158,7 +166,7 @@ class MediaStack:
         for key in SYSTEM_TEXTS["en"]:
             self.system_prompt(key)
         for prompt in self.config.prompts.values():
-            self.prompts.get(prompt)
+            self._prompt(prompt.name)
         for name in {DEFAULT_CLASS, *self.config.music_on_hold}:
             self.library.get(name)
         log.info("- prompts and music ready")
