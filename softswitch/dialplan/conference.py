@@ -2,14 +2,32 @@
 
 What a caller goes through (the flow of Asterisk's ConfBridge with a PIN, kept small):
 
-1. a room with a ``pin`` (or ``admin_pin``) asks for it with a spoken prompt; a digit stops
-   the prompt (barge-in). The PIN is complete at ``#`` or as soon as the digits typed equal
-   a PIN. Three wrong tries, or 10 s without a digit after the prompt each time, and the
-   caller hears "wrong PIN", "goodbye" and is hung up;
+1. a room with a ``pin`` or an ``admin_pin`` asks for a PIN with a spoken prompt; a digit
+   stops the prompt (barge-in). The PIN is complete at ``#``, or as soon as the digits typed
+   equal a PIN that no other PIN of the room continues. 10 s without a digit after the prompt
+   counts as ``#``. Three wrong tries and the caller hears "wrong PIN", "goodbye" and is hung
+   up;
 2. a full room (``max_members``) says so and hangs up;
 3. the caller joins the bridge: everyone hears everyone else; ``announce_join_leave`` plays
    the join tone to the room; a caller alone hears ``moh_when_alone``;
 4. ``*`` toggles the caller's own mute; hanging up leaves the room (with the leave tone).
+
+Administrators (the ``admin_pin``; ConfBridge's "marked" users with ``wait_marked``):
+
+- the PIN prompt takes either PIN; whoever types the ``admin_pin`` is an administrator;
+- a room with an ``admin_pin`` but no ``pin`` still asks everyone: an empty PIN (just ``#``,
+  or the timeout) lets the caller in as an ordinary member;
+- in a room with an ``admin_pin``, members who come before any administrator are told "the
+  conference will start when the organiser joins" and then hear ``moh_when_alone`` (or
+  silence); they neither hear nor are heard by anyone. The first administrator starts the
+  session: from then on everyone is mixed;
+- when the last administrator leaves, the others stay and go on talking (no ``end_marked``,
+  and unlike ConfBridge they are not put back on hold); the room waits again only once it has
+  emptied.
+
+Recording (``record = true``, when the service has a recordings directory): each session of
+the room, from the first moment two members are mixed until the room empties, goes to its own
+WAV file (see ``softswitch.media.conference_recording``).
 
 The state lives here, timing comes in as ``now`` from the player's tick (no timers of its own).
 """
@@ -18,14 +36,17 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
 from softswitch.call.local import LocalSession
 from softswitch.config.model import Conference
-from softswitch.media.conference import ConferenceBridge, Participant
+from softswitch.media.conference import ConferenceBridge, Participant, RecordingFactory
+from softswitch.media.conference_recording import ConferenceRecorder
 from softswitch.media.engine import MediaEngine
 from softswitch.media.moh import MusicOnHold
 from softswitch.media.tones import tone
@@ -48,7 +69,11 @@ class _State(enum.Enum):
 
 
 class ConferenceService:
-    """Every configured room, the one bridge that mixes them, and what rooms need."""
+    """Every configured room, the one bridge that mixes them, and what rooms need.
+
+    ``recordings``: the directory recorded rooms write to (``state_dir / "recordings"``);
+    without it no room is recorded. ``wall``: seconds since the epoch, for the file names.
+    """
 
     def __init__(
         self,
@@ -57,12 +82,21 @@ class ConferenceService:
         engine: MediaEngine,
         moh: MusicOnHold,
         speech: Callable[[str], Pcm],
+        recordings: Path | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.by_number = {c.number: c for c in conferences.values()}
         self.bridge = bridge
         self.engine = engine
         self.moh = moh
         self.speech = speech  # system prompt key -> samples, in the server's language
+        self.recorder: RecordingFactory | None = None
+        if recordings is not None:
+            self.recorder = ConferenceRecorder(recordings, wall)
+        else:
+            for room in conferences.values():
+                if room.record:
+                    log.warning("conference %s not recorded: no recordings directory", room.name)
 
     def app_for(self, number: str) -> ConferenceApp | None:
         room = self.by_number.get(number)
@@ -71,7 +105,15 @@ class ConferenceService:
     def enter(self, app: ConferenceApp) -> Participant:
         moh = self.moh.stream(app.room.moh_when_alone) if app.room.moh_when_alone else None
         announce = tone("join") if app.room.announce_join_leave else None
-        participant = self.bridge.join(app.room.name, app.session.port, moh=moh, tone=announce)
+        participant = self.bridge.join(
+            app.room.name,
+            app.session.port,
+            moh=moh,
+            tone=announce,
+            admin=app.admin,
+            wait_for_admin=app.room.admin_pin is not None,
+            record=self.recorder if app.room.record else None,
+        )
         if self.bridge not in self.engine:
             self.engine.add(self.bridge)
         return participant
@@ -130,7 +172,7 @@ class ConferenceApp:
             self._check()
             return
         self.typed += digit
-        if self.typed in (self.room.pin, self.room.admin_pin):
+        if _complete(self.typed, self._pins()):
             self._check()
 
     def on_dial_failed(self, status: int) -> None:
@@ -167,10 +209,15 @@ class ConferenceApp:
             self.deadline = None
             self._check()
 
+    def _pins(self) -> tuple[str, ...]:
+        """What the prompt accepts: each PIN, and "" (just ``#``) when members need none."""
+        pins = tuple(pin for pin in (self.room.admin_pin, self.room.pin) if pin)
+        return pins if self.room.pin else (*pins, "")
+
     def _check(self) -> None:
         typed, self.typed = self.typed, ""
-        if typed and typed in (self.room.pin, self.room.admin_pin):
-            self.admin = typed == self.room.admin_pin
+        if typed in self._pins():
+            self.admin = bool(typed) and typed == self.room.admin_pin
             self._admit()
             return
         self.tries += 1
@@ -190,15 +237,27 @@ class ConferenceApp:
         self.state = _State.IN_ROOM
         self.session.stop_player()
         self.participant = self.service.enter(self)
-        if bridge.members(self.room.name) == 1:
+        waiting = bridge.is_waiting(self.room.name)
+        if waiting:
+            self.participant.announce(self.service.speech("conference_wait_admin"))
+        elif bridge.members(self.room.name) == 1:
             self.participant.announce(self.service.speech("conference_alone"))
+        how = " as organiser" if self.admin else ", waiting for the organiser" if waiting else ""
         log.info(
-            "%s joined conference %s (%d in the room)",
+            "%s joined conference %s (%d in the room)%s",
             self.session.call_id,
             self.room.name,
-            self.service.bridge.members(self.room.name),
+            bridge.members(self.room.name),
+            how,
         )
 
     def _leave(self, key: str) -> None:
         self.state = _State.LEAVING
         self._say(key, done=lambda _: self.session.hangup("conference"))
+
+
+def _complete(typed: str, pins: tuple[str, ...]) -> bool:
+    """``typed`` is a PIN and no longer PIN begins with it (``#`` is not needed)."""
+    if not typed or typed not in pins:
+        return False
+    return not any(len(pin) > len(typed) and pin.startswith(typed) for pin in pins)

@@ -72,7 +72,13 @@ class MediaStack:
             self.ticker.wake,
         )
         self.conferences = ConferenceService(
-            dict(config.conferences), self.bridge, self.engine, self.moh, self.system_prompt
+            dict(config.conferences),
+            self.bridge,
+            self.engine,
+            self.moh,
+            self.system_prompt,
+            recordings=config.server.state_dir / "recordings",
+            wall=wall,
         )
         self.queues = QueueRunner(
             config.queues,
@@ -174,5 +180,6 @@ class MediaStack:
     def close(self) -> None:
         """After the calls: stop the ticker, finish writes (queue statistics, voicemail)."""
         self.ticker.stop()
+        self.bridge.close()  # a room still live: its recording's last second
         self.queues.close()
         self.voicemail_store.close()

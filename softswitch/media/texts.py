@@ -26,6 +26,7 @@ _CALL_TEXTS: Texts = {
         "conference_full": "Sorry, this conference is full.",
         "conference_joined": "A participant has joined the conference.",
         "conference_left": "A participant has left the conference.",
+        "conference_wait_admin": "The conference will start when the organiser joins.",
         "goodbye": "Goodbye.",
     },
     "es": {
@@ -36,6 +37,7 @@ _CALL_TEXTS: Texts = {
         "conference_full": "Lo sentimos, la conferencia está completa.",
         "conference_joined": "Un participante se ha unido a la conferencia.",
         "conference_left": "Un participante ha salido de la conferencia.",
+        "conference_wait_admin": "La conferencia empezará cuando se una el organizador.",
         "goodbye": "Adiós.",
     },
     "ca": {
@@ -46,6 +48,7 @@ _CALL_TEXTS: Texts = {
         "conference_full": "Ho sentim, la conferència és plena.",
         "conference_joined": "Un participant s'ha unit a la conferència.",
         "conference_left": "Un participant ha sortit de la conferència.",
+        "conference_wait_admin": "La conferència començarà quan s'hi connecti l'organitzador.",
         "goodbye": "Adéu.",
     },
     "gl": {
@@ -56,6 +59,7 @@ _CALL_TEXTS: Texts = {
         "conference_full": "Sentímolo, a conferencia está completa.",
         "conference_joined": "Un participante uniuse á conferencia.",
         "conference_left": "Un participante saíu da conferencia.",
+        "conference_wait_admin": "A conferencia comezará cando se una o organizador.",
         "goodbye": "Adeus.",
     },
     "pt": {
@@ -66,6 +70,7 @@ _CALL_TEXTS: Texts = {
         "conference_full": "Lamentamos, a conferência está cheia.",
         "conference_joined": "Um participante entrou na conferência.",
         "conference_left": "Um participante saiu da conferência.",
+        "conference_wait_admin": "A conferência começará quando o organizador entrar.",
         "goodbye": "Adeus.",
     },
     "fr": {
@@ -76,6 +81,7 @@ _CALL_TEXTS: Texts = {
         "conference_full": "Désolé, cette conférence est complète.",
         "conference_joined": "Un participant a rejoint la conférence.",
         "conference_left": "Un participant a quitté la conférence.",
+        "conference_wait_admin": "La conférence commencera dès que l'organisateur la rejoindra.",
         "goodbye": "Au revoir.",
     },
     "de": {
@@ -86,6 +92,7 @@ _CALL_TEXTS: Texts = {
         "conference_full": "Leider ist diese Konferenz voll.",
         "conference_joined": "Ein Teilnehmer ist der Konferenz beigetreten.",
         "conference_left": "Ein Teilnehmer hat die Konferenz verlassen.",
+        "conference_wait_admin": "Die Konferenz beginnt, sobald der Organisator beitritt.",
         "goodbye": "Auf Wiederhören.",
     },
 }

@@ -2,21 +2,28 @@
 
 What a participant hears is read back from the packets its port sent: an FFT tells which
 speakers' tones are in it, and tones, music and announcements (which need no mixing when
-nobody speaks) are compared payload for payload.
+nobody speaks) are compared payload for payload. Rooms that wait for an administrator and
+recorded rooms are here too: recordings are real WAV files under tmp_path, named from an
+injected wall clock, read back by soundfile and by their header bytes while the room is live.
 """
 
 from __future__ import annotations
 
+import logging
 import struct
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pytest
+import soundfile
 
 from softswitch.media.codecs import FRAME_SAMPLES, G711, PCMA, PCMU
 from softswitch.media.conference import ConferenceBridge, Participant
+from softswitch.media.conference_recording import ConferenceRecorder
 from softswitch.media.moh import MohStream
 from softswitch.media.port import MediaPort
+from softswitch.media.recorder import HEADER_SIZE
 from softswitch.media.tones import tone
 from softswitch.rtp.packet import RtpPacket, RtpSender, build_rtp, parse_rtp
 
@@ -276,3 +283,208 @@ def test_the_one_left_alone_hears_the_leave_tone_before_the_music() -> None:
     rig.tick(1)
     heard = PCMU.decode(a.payloads()[0])
     assert level(heard, 900) > 1000  # the leave tone starts at 900 Hz
+
+
+# -- rooms that wait for an administrator -------------------------------------------------------
+
+
+def test_members_wait_hearing_music_and_not_each_other_until_an_admin_joins() -> None:
+    rig = Rig()
+    stream = music()
+    a, b, admin = rig.phone(freq=500), rig.phone(freq=900), rig.phone(freq=1300)
+    for phone in (a, b):
+        rig.bridge.join("room", phone.port, moh=stream, tone=None, wait_for_admin=True)
+    assert rig.bridge.is_waiting("room") and rig.bridge.members("room") == 2
+    rig.tick(10)
+    expected = [PCMU.encode(stream.frame(n)) for n in range(10)]
+    assert a.payloads() == expected and b.payloads() == expected  # the music, nobody's voice
+    rig.bridge.join("room", admin.port, tone=None, admin=True)
+    assert not rig.bridge.is_waiting("room")
+    rig.tick(10)
+    heard = {phone: phone.heard(8) for phone in (a, b, admin)}
+    assert level(heard[a], 900) == pytest.approx(AMPLITUDE, rel=0.03)
+    assert level(heard[a], 1300) == pytest.approx(AMPLITUDE, rel=0.03)
+    assert level(heard[b], 500) == pytest.approx(AMPLITUDE, rel=0.03)
+    assert level(heard[admin], 500) == pytest.approx(AMPLITUDE, rel=0.03)
+    assert level(heard[admin], 900) == pytest.approx(AMPLITUDE, rel=0.03)
+    assert level(heard[a], 500) < 0.01 * AMPLITUDE  # still never themselves
+
+
+def test_waiting_without_music_is_silence() -> None:
+    rig = Rig()
+    a, b = rig.phone(freq=500), rig.phone(freq=900)
+    for phone in (a, b):
+        rig.bridge.join("room", phone.port, tone=None, wait_for_admin=True)
+    rig.tick(6)
+    assert a.payloads() == [PCMU.silence] * 6 and b.payloads() == [PCMU.silence] * 6
+
+
+def test_a_member_who_muted_while_waiting_stays_muted_when_the_room_starts() -> None:
+    rig = Rig()
+    a, b, admin = rig.phone(freq=500), rig.phone(freq=900), rig.phone()
+    pa = rig.bridge.join("room", a.port, tone=None, wait_for_admin=True)
+    rig.bridge.join("room", b.port, tone=None, wait_for_admin=True)
+    rig.bridge.set_muted(pa, True)
+    assert rig.bridge.is_muted(pa)
+    rig.bridge.join("room", admin.port, tone=None, admin=True)
+    rig.tick(10)
+    heard = admin.heard(8)
+    assert level(heard, 500) < 0.01 * AMPLITUDE  # a asked for mute: the start does not undo it
+    assert level(heard, 900) == pytest.approx(AMPLITUDE, rel=0.03)
+    assert level(a.heard(8), 900) == pytest.approx(AMPLITUDE, rel=0.03)  # muted, not deaf
+
+
+def test_the_others_stay_mixed_after_the_admin_leaves_and_an_empty_room_waits_again() -> None:
+    rig = Rig()
+    stream = music()
+    a, b, admin = rig.phone(freq=500), rig.phone(freq=900), rig.phone()
+    pa = rig.bridge.join("room", a.port, moh=stream, tone=None, wait_for_admin=True)
+    pb = rig.bridge.join("room", b.port, tone=None, wait_for_admin=True)
+    padmin = rig.bridge.join("room", admin.port, tone=None, admin=True)
+    rig.tick(4)
+    rig.bridge.leave(padmin, tone=None)
+    assert not rig.bridge.is_waiting("room")
+    rig.tick(10)
+    assert level(a.heard(8), 900) == pytest.approx(AMPLITUDE, rel=0.03)
+    assert level(b.heard(8), 500) == pytest.approx(AMPLITUDE, rel=0.03)
+    rig.bridge.leave(pa, tone=None)
+    rig.bridge.leave(pb, tone=None)
+    rig.bridge.join("room", a.port, moh=stream, tone=None, wait_for_admin=True)
+    assert rig.bridge.is_waiting("room")  # a new session of the room: it waits again
+
+
+def test_the_admins_arrival_cuts_the_waiting_sentence_but_another_member_does_not() -> None:
+    rig = Rig()
+    a, b, admin = rig.phone(), rig.phone(), rig.phone()
+    pa = rig.bridge.join("room", a.port, tone=None, wait_for_admin=True)
+    pa.announce(np.full(10 * FRAME_SAMPLES, 4000, np.int16))
+    rig.bridge.join("room", b.port, tone=None, wait_for_admin=True)
+    assert pa.overlay is not None  # b waits too: a still hears why it waits
+    rig.bridge.join("room", admin.port, tone=None, admin=True)
+    assert pa.overlay is None
+
+
+# -- recording ----------------------------------------------------------------------------------
+
+T0 = 1_768_473_005.0  # 2026-01-15 10:30:05 UTC
+FIRST = Path("2026/01/15/conference-room-103005.wav")
+
+
+def wav_sizes(path: Path) -> tuple[int, int, int]:
+    """(file size, RIFF size, data size) as the header says."""
+    data = path.read_bytes()
+    riff, data_size = struct.unpack_from("<I", data, 4)[0], struct.unpack_from("<I", data, 40)[0]
+    return len(data), riff, data_size
+
+
+def test_the_room_is_recorded_from_the_second_member_with_a_valid_file_while_live(
+    tmp_path: Path,
+) -> None:
+    rig = Rig()
+    record = ConferenceRecorder(tmp_path, lambda: T0)
+    a, b = rig.phone(freq=500), rig.phone(freq=900)
+    pa = rig.bridge.join("room", a.port, tone=None, record=record)
+    rig.tick(10)
+    assert rig.bridge.recording("room") is None and not any(tmp_path.iterdir())  # alone
+    pb = rig.bridge.join("room", b.port, tone=None, record=record)
+    rig.tick(60)
+    path = tmp_path / FIRST
+    assert rig.bridge.recording("room") == path
+    # Live: the first second is in the file, under a header that says exactly that much.
+    size, riff, data = wav_sizes(path)
+    assert (size, riff, data) == (HEADER_SIZE + 16000, size - 8, 16000)
+    live, rate = soundfile.read(str(path), dtype="int16")
+    assert rate == 8000 and len(live) == 8000
+    both = live[-8 * FRAME_SAMPLES :]  # the full mix: both voices, not anyone's N-1
+    assert level(both, 500) == pytest.approx(AMPLITUDE, rel=0.03)
+    assert level(both, 900) == pytest.approx(AMPLITUDE, rel=0.03)
+    rig.bridge.leave(pb, tone=None)
+    rig.tick(5)  # still a session: a alone is recorded on
+    rig.bridge.leave(pa, tone=None)
+    assert rig.bridge.recording("room") is None
+    whole, _ = soundfile.read(str(path), dtype="int16")
+    assert len(whole) == 65 * FRAME_SAMPLES  # every tick from b's arrival until it emptied
+    tail = whole[-4 * FRAME_SAMPLES :]
+    assert level(tail, 500) == pytest.approx(AMPLITUDE, rel=0.03)
+    assert level(tail, 900) < 0.01 * AMPLITUDE
+
+
+def test_each_session_of_the_room_gets_its_own_file(tmp_path: Path) -> None:
+    rig = Rig()
+    record = ConferenceRecorder(tmp_path, lambda: T0)
+    phones = [rig.phone(freq=500), rig.phone(freq=900)]
+    for session in range(2):
+        members = [rig.bridge.join("room", p.port, tone=None, record=record) for p in phones]
+        rig.tick(3 + session)
+        for member in members:
+            rig.bridge.leave(member, tone=None)
+    first, second = tmp_path / FIRST, tmp_path / "2026/01/15/conference-room-103005-2.wav"
+    assert set(tmp_path.rglob("*.wav")) == {first, second}  # the same second: no overwrite
+    assert soundfile.info(str(first)).frames == 3 * FRAME_SAMPLES
+    assert soundfile.info(str(second)).frames == 4 * FRAME_SAMPLES
+
+
+def test_a_waiting_room_is_recorded_from_the_admins_arrival_with_the_join_tone(
+    tmp_path: Path,
+) -> None:
+    rig = Rig()
+    record = ConferenceRecorder(tmp_path, lambda: T0)
+    a, b, admin = rig.phone(), rig.phone(), rig.phone()
+    for phone in (a, b):
+        rig.bridge.join("room", phone.port, tone=None, wait_for_admin=True, record=record)
+    rig.tick(20)
+    assert rig.bridge.recording("room") is None  # two members, but nobody is mixed yet
+    rig.bridge.join("room", admin.port, tone=tone("join"), admin=True)
+    rig.tick(13)
+    rig.bridge.close()  # shutdown: the file is finished, the room is not recorded again
+    rig.tick(2)
+    assert list(tmp_path.rglob("*.wav")) == [tmp_path / FIRST]
+    samples, _ = soundfile.read(str(tmp_path / FIRST), dtype="int16")
+    join = tone("join")
+    assert np.array_equal(samples, np.concatenate([join.frame(k) for k in range(13)]))
+
+
+class BrokenDisk:
+    path = Path("/nowhere.wav")
+    duration = 0.0
+
+    def __init__(self) -> None:
+        self.closed = 0
+
+    def write(self, frame_a: Pcm | None, frame_b: Pcm | None = None) -> None:
+        raise OSError(28, "No space left on device")
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_a_failing_recording_leaves_the_room_talking(caplog: pytest.LogCaptureFixture) -> None:
+    rig = Rig()
+    disk = BrokenDisk()
+    opened: list[str] = []
+
+    def record(room: str) -> BrokenDisk:
+        opened.append(room)
+        return disk
+
+    a, b = rig.phone(freq=500), rig.phone(freq=900)
+    for phone in (a, b):
+        rig.bridge.join("room", phone.port, tone=None, record=record)
+    with caplog.at_level(logging.ERROR, "softswitch.media"):
+        rig.tick(10)
+    assert opened == ["room"] and disk.closed == 1  # tried once, then the room goes on
+    assert rig.bridge.recording("room") is None
+    assert "recording failed" in caplog.text
+    assert level(a.heard(8), 900) == pytest.approx(AMPLITUDE, rel=0.03)
+
+
+def test_a_recording_that_cannot_start_leaves_the_room_talking(tmp_path: Path) -> None:
+    rig = Rig()
+    (tmp_path / "2026").write_text("a file where the day's folder should go")
+    record = ConferenceRecorder(tmp_path, lambda: T0)
+    a, b = rig.phone(freq=500), rig.phone(freq=900)
+    for phone in (a, b):
+        rig.bridge.join("room", phone.port, tone=None, record=record)
+    rig.tick(10)
+    assert rig.bridge.recording("room") is None
+    assert level(b.heard(8), 500) == pytest.approx(AMPLITUDE, rel=0.03)
