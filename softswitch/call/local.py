@@ -48,11 +48,19 @@ if TYPE_CHECKING:
     from softswitch.call.b2bua import B2bua
     from softswitch.call.calls import Call
 
-__all__ = ["Dialer", "LocalApp", "LocalSession", "MediaServices", "answer_locally"]
+__all__ = [
+    "Dialer",
+    "LocalApp",
+    "LocalSession",
+    "MediaServices",
+    "SessionApp",
+    "answer_locally",
+]
 
 log = logging.getLogger("softswitch.call")
 
 Pcm = npt.NDArray[np.int16]
+Listener = Callable[[Pcm | None, float], None]
 
 RINGBACK_FRAMES = 50 * 120  # ringback while an extension rings: longer than any ring time
 
@@ -67,6 +75,23 @@ class LocalApp(Protocol):
     def on_dial_failed(self, status: int) -> None: ...
     def on_bridged(self, number: str) -> None: ...
     def stop(self) -> None: ...
+
+
+class SessionApp:
+    """What the apps share: the session they run on, set by ``start`` (``attach``)."""
+
+    _session: LocalSession | None = None
+
+    @property
+    def session(self) -> LocalSession:
+        assert self._session is not None, "the app has not started"
+        return self._session
+
+    def attach(self, session: LocalSession, listener: Listener | None = None) -> None:
+        """Take ``session``; ``listener`` hears the caller every tick (timeouts, recording)."""
+        self._session = session
+        if listener is not None:
+            session.player.listener = listener
 
 
 # Rings extensions for a session (all at once, for ``ring_time`` seconds or each one's own):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from softswitch.call.local import LocalApp, LocalSession
+from softswitch.call.local import LocalApp, LocalSession, SessionApp
 from softswitch.config.routing_model import Action, Actions, Ivr, RingGroup
 from softswitch.dialplan.conference import ConferenceApp
 from softswitch.dialplan.groups import with_prefix
@@ -100,13 +100,12 @@ class ActionContext:
         self.mailbox_of = mailbox_of  # an extension's voicemail box, if it has one
 
 
-class ActionApp:
+class ActionApp(SessionApp):
     """A ``LocalApp`` that runs an action list on an answered call."""
 
     def __init__(self, actions: tuple[Action, ...], context: ActionContext) -> None:
         self._pending: list[Step] = list(actions)
         self._context = context
-        self._session: LocalSession | None = None
         self._delegate: LocalApp | None = None
         self._last_failure = 0  # status of the last dial nobody answered
         self._ringing: tuple[PlaceKind, str] | None = None  # where a miss is reported
@@ -114,15 +113,9 @@ class ActionApp:
         self._steps = 0
         self.ended = False
 
-    @property
-    def session(self) -> LocalSession:
-        assert self._session is not None
-        return self._session
-
     # --- LocalApp ------------------------------------------------------------------------------
     def start(self, session: LocalSession) -> None:
-        self._session = session
-        session.player.listener = self._tick
+        self.attach(session, self._tick)
         self._next()
 
     def on_digit(self, digit: str) -> None:

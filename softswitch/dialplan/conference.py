@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from softswitch.call.local import LocalSession
+from softswitch.call.local import LocalSession, SessionApp
 from softswitch.config.model import Conference
 from softswitch.media.conference import ConferenceBridge, Participant, RecordingFactory
 from softswitch.media.conference_recording import ConferenceRecorder
@@ -124,13 +124,12 @@ class ConferenceService:
             self.engine.remove(self.bridge)
 
 
-class ConferenceApp:
+class ConferenceApp(SessionApp):
     """One caller's way into a room (a ``LocalApp``)."""
 
     def __init__(self, room: Conference, service: ConferenceService) -> None:
         self.room = room
         self.service = service
-        self._session: LocalSession | None = None
         self.state = _State.ASKING
         self.typed = ""
         self.tries = 0
@@ -138,15 +137,9 @@ class ConferenceApp:
         self.participant: Participant | None = None
         self.admin = False
 
-    @property
-    def session(self) -> LocalSession:
-        assert self._session is not None
-        return self._session
-
     # --- LocalApp ------------------------------------------------------------------------------
     def start(self, session: LocalSession) -> None:
-        self._session = session
-        session.player.listener = self._tick
+        self.attach(session, self._tick)
         if self.room.pin or self.room.admin_pin:
             self._ask()
         else:

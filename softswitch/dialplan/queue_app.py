@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from softswitch.call.local import LocalSession, MediaServices
+from softswitch.call.local import LocalSession, MediaServices, SessionApp
 from softswitch.config.routing_model import Actions, Queue
 from softswitch.dialplan.queues import (
     CancelReason,
@@ -313,7 +313,7 @@ class _State(Enum):
     DONE = "done"  # hung up, or handed back through ``then``: nothing more is ours
 
 
-class QueueCallerApp:
+class QueueCallerApp(SessionApp):
     """One caller in queue ``queue_name`` (a ``LocalApp``); ``then`` gets the actions to run
     next when the caller times out (``on_timeout``) or the queue is full (``on_full``); an
     empty tuple means hang up."""
@@ -329,7 +329,6 @@ class QueueCallerApp:
         self.position = 0
         self.agent: str | None = None
         self._since = 0.0
-        self._session: LocalSession | None = None
         self.ringing: dict[str, Offer] = {}  # agent -> offer, of the dial in progress
         self._music: MohStream | None = None
         self._speech: deque[Frames] = deque()
@@ -337,14 +336,9 @@ class QueueCallerApp:
         self._announce_at: float | None = None
         self._announced = -math.inf
 
-    @property
-    def session(self) -> LocalSession:
-        assert self._session is not None
-        return self._session
-
     # --- LocalApp ------------------------------------------------------------------------------
     def start(self, session: LocalSession) -> None:
-        self._session = session
+        self.attach(session)
         session.call.record |= self.queue.record  # the talk with the agent, once bridged
         now = self.runner.monotonic()
         result = self.runner.join(self, now)

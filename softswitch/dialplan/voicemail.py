@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from softswitch.call.local import LocalSession
+from softswitch.call.local import LocalSession, SessionApp
 from softswitch.media.codecs import FRAME_SAMPLES
 from softswitch.media.tones import tone
 from softswitch.storage.voicemail import Message
@@ -90,7 +90,7 @@ def _voiced(frame: Pcm) -> bool:
     return float(np.dot(samples, samples)) >= _ENERGY
 
 
-class VoicemailApp:
+class VoicemailApp(SessionApp):
     """One caller leaving a message in one mailbox (a ``LocalApp``)."""
 
     def __init__(
@@ -102,20 +102,13 @@ class VoicemailApp:
         self.called = called
         self.state = _State.GREETING
         self.message: Message | None = None  # once stored
-        self._session: LocalSession | None = None
         self._frames: list[Pcm] = []
         self._voiced = bytearray()  # 1 per frame above the silence level
         self._silent_run = 0  # silent frames since the last voiced one
 
-    @property
-    def session(self) -> LocalSession:
-        assert self._session is not None
-        return self._session
-
     # --- LocalApp ------------------------------------------------------------------------------
     def start(self, session: LocalSession) -> None:
-        self._session = session
-        session.player.listener = self._tick
+        self.attach(session, self._tick)
         log.info("%s voicemail for %s (%s)", session.call_id, self.mailbox, self.reason)
         greeting = self.service.greeting(self.mailbox, self.reason)
         session.player.play(greeting, done=self._greeted)

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from softswitch.call.local import LocalSession
+from softswitch.call.local import LocalSession, SessionApp
 from softswitch.storage.voicemail import Message
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ class _State(enum.Enum):
     ENDED = "ended"
 
 
-class VoicemailMenuApp:
+class VoicemailMenuApp(SessionApp):
     """One owner listening to one mailbox (a ``LocalApp``)."""
 
     def __init__(self, service: VoicemailService, mailbox: str | None) -> None:
@@ -81,17 +81,10 @@ class VoicemailMenuApp:
         self._audio: Pcm | None = None
         self._arm = False  # set the digit deadline on the next tick (which knows the time)
         self._deadline: float | None = None
-        self._session: LocalSession | None = None
-
-    @property
-    def session(self) -> LocalSession:
-        assert self._session is not None
-        return self._session
 
     # --- LocalApp ------------------------------------------------------------------------------
     def start(self, session: LocalSession) -> None:
-        self._session = session
-        session.player.listener = self._tick
+        self.attach(session, self._tick)
         box = self.service.box(self.mailbox) if self.named is not None else None
         if self.named is None:
             self._ask(_State.MAILBOX, "voicemail_enter_mailbox")
