@@ -52,7 +52,11 @@ code = "2001"
 number = "+34600111222"
 """
     keys = {
-        "1001": {"outbound": True, "caller_ids": ["+34910000001", "+34910000009"]},
+        "1001": {
+            "outbound": True,
+            "caller_ids": ["+34910000001", "+34910000009"],
+            "record": "outbound",
+        },
         "1002": {"outbound": False},
     }
     sw = make_switch(extra=extra, server={"country": "ES"}, extension_keys=keys)
@@ -111,6 +115,9 @@ def test_extension_calls_out_with_its_caller_id(setup: Setup) -> None:
         ok = s.ana.response(invite)
         assert ok.status == 200
         assert read_sdp(ok.body).port != provider_rtp.port  # the switch anchors the media
+        # record = "outbound": the call is recorded from the answer
+        recordings = s.sw.config_path.parent / "state" / "recordings"
+        assert len(list(recordings.rglob("*.wav"))) == 1
     finally:
         provider_rtp.close()
 
