@@ -16,9 +16,11 @@ this order (as an admin reads the config):
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import ipaddress
 import logging
+import socket
 from collections.abc import Callable
 
 from softswitch.call.switch import Inbound
@@ -43,6 +45,22 @@ class InboundRouting:
             for trunk in config.trunks.values()
             for network in trunk.inbound_from
         ]
+
+    async def resolve_hosts(self) -> None:
+        """A trunk given by name and no ``inbound_from``: its host's addresses are its (the
+        provider calls from where it is registered). Looked up once, at start."""
+        loop = asyncio.get_running_loop()
+        for trunk in self.config.trunks.values():
+            if trunk.inbound_from:
+                continue
+            try:
+                infos = await loop.getaddrinfo(trunk.host, trunk.port, type=socket.SOCK_DGRAM)
+            except OSError as exc:
+                log.warning("- trunk %s: cannot resolve %s: %s", trunk.name, trunk.host, exc)
+                continue
+            for address in sorted({str(info[4][0]) for info in infos}):
+                self._networks.append((ipaddress.ip_network(address), trunk.name))
+                log.info("- trunk %s: calls from %s are its", trunk.name, address)
 
     def trunk_of(self, host: str) -> str | None:
         """The trunk whose ``inbound_from`` holds ``host``, if any."""
