@@ -1,5 +1,5 @@
-"""Run-time failures a call survives: a prompt file removed after the server started is
-logged and skipped, and the call goes on to its next step."""
+"""Run-time failures a call survives: a prompt file removed after the server started, a trunk
+that never answers; each is logged and passed over, and the call goes on to its next step."""
 
 from __future__ import annotations
 
@@ -50,3 +50,51 @@ action = ["prompt:saludo", "extension:1002"]
         assert "+34611222333" in incoming.from_.uri
     finally:
         rtp.close()
+
+
+def test_an_unreachable_trunk_is_passed_over_and_the_call_goes_on(
+    make_switch: SwitchFactory,
+) -> None:
+    silent = RtpSocket("127.0.0.3")  # a "provider" that never answers: a socket nobody reads
+    extra = f"""
+[trunks.proveedor]
+host = "{TRUNK_HOST}"
+inbound_from = ["{TRUNK_HOST}/32"]
+
+[trunks.caido]
+host = "127.0.0.3"
+port = {silent.port}
+
+[[outbound_routes]]
+match = "+34[6-9]XXXXXXXX"
+trunk = "caido"
+
+[external_destinations.movil]
+code = "2001"
+number = "+34600111222"
+
+[numbers."+34910000041"]
+action = "group:movil"
+
+[ring_groups.movil]
+members = ["2001"]
+ring_time = 2
+on_failure = "extension:1002"
+"""
+    sw = make_switch(extra=extra, server={"timezone": "UTC"})
+    trunk = make_switch.peer(sw, "+34611222333", host=TRUNK_HOST)
+    callee = make_switch.peer(sw, "1002")
+    assert callee.register().status == 200
+    rtp = RtpSocket(TRUNK_HOST)
+    try:
+        sdp = make_sdp(rtp.port).replace(b"127.0.0.1", TRUNK_HOST.encode())
+        invite = trunk.invite("+34910000041", sdp, authenticate=False)
+        ok = trunk.response(invite)
+        assert ok.status == 200
+        trunk.ack_2xx(trunk.uac_dialog(invite, ok))
+        assert silent.receive(1, timeout=3.0), "the INVITE did not go to the silent trunk"
+        incoming = callee.expect_request("INVITE", timeout=6.0)  # then on_failure rings 1002
+        assert "+34611222333" in incoming.from_.uri
+    finally:
+        rtp.close()
+        silent.close()
