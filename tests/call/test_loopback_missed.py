@@ -43,6 +43,31 @@ action = "group:ventas"
 members = ["1002"]
 ring_time = 5
 missed_call_email = "ventas@example.com"
+
+[numbers."+34910000031"]
+action = "queue:soporte"
+
+[numbers."+34910000032"]
+action = "external:movil"
+
+[queues.soporte]
+agents = ["1003"]
+max_wait = 1
+missed_call_email = "soporte@example.com"
+
+[trunks.movil_trunk]
+host = "127.0.0.3"
+port = 9
+inbound_from = ["127.0.0.3/32"]
+
+[[outbound_routes]]
+match = "+34[6-9]XXXXXXXX"
+trunk = "movil_trunk"
+
+[external_destinations.movil]
+code = "2001"
+number = "+34600111222"
+email = "ana@example.com"
 """
 
 
@@ -104,3 +129,38 @@ def test_group_nobody_answers_mails_the_group(
     assert message["To"] == "ventas@example.com"
     assert "+34611222333" in str(message["Subject"])
     assert len(mail.envelopes) == 1  # one mail per missed call
+
+
+@pytest.mark.parametrize(
+    ("number", "to"),
+    [("+34910000031", "soporte@example.com"), ("+34910000032", "ana@example.com")],
+    ids=["queue times out", "external destination does not answer"],
+)
+def test_queue_and_external_destination_mail_their_missed_calls(
+    make_switch: SwitchFactory, smtp: tuple[Collector, int], number: str, to: str
+) -> None:
+    mail, port = smtp
+    sw = make_switch(extra=_config(port), server={"timezone": "UTC"})
+    trunk = make_switch.peer(sw, "+34611222333", host=TRUNK_HOST)
+    rtp = RtpSocket(TRUNK_HOST)
+    try:
+        sdp = make_sdp(rtp.port).replace(b"127.0.0.1", TRUNK_HOST.encode())
+        invite = trunk.invite(number, sdp, authenticate=False)
+        ok = trunk.response(invite)
+        assert ok.status == 200
+        dialog = trunk.uac_dialog(invite, ok)
+        trunk.ack_2xx(dialog)
+        if number.endswith("32"):  # the mobile rings (nobody answers): the caller gives up
+            time.sleep(0.5)
+            bye = trunk.in_dialog(dialog, "BYE")
+            trunk.send(bye)
+            assert trunk.response(bye).status == 200
+        else:  # max_wait = 1: the queue gives up, and the call ends
+            bye_in = trunk.expect_request("BYE", timeout=5.0, call_id=invite.call_id)
+            trunk.reply(bye_in, 200)
+    finally:
+        rtp.close()
+    _wait_for_mail(mail, 1)
+    message = mail.received()
+    assert message["To"] == to
+    assert "+34611222333" in str(message["Subject"])
