@@ -224,7 +224,7 @@ class App:
                 housekeeping = tasks.create_task(self._housekeeping())
                 mail = tasks.create_task(self.media.voicemail.run())
                 outbox = tasks.create_task(self.media.missed.outbox.run())
-                tasks.create_task(self.media.inbound.resolve_hosts())
+                lookups = tasks.create_task(self.media.inbound.resolve_hosts())
                 for client in self.trunks:  # a provider's DNS must not hold up the phones
                     tasks.create_task(client.start())
                 await self._stop.wait()
@@ -234,6 +234,7 @@ class App:
                 await self._drain()
                 await asyncio.gather(*(client.stop() for client in self.trunks))
                 housekeeping.cancel()
+                lookups.cancel()  # a provider's DNS must not hold up the stop either
                 mail.cancel()
                 outbox.cancel()
         finally:
