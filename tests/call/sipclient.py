@@ -566,6 +566,17 @@ class SipPeer:
         ]
         return SipRequest("CANCEL", invite.uri, hdrs)
 
+    def answered_call(self, callee: str, rtp_port: int) -> tuple[SipRequest, Dialog, SipResponse]:
+        """As a trunk (no digest, SDP at our own address): call ``callee``, expect the switch
+        to answer it (200), ACK; the INVITE, the dialog and the 200."""
+        sdp = make_sdp(rtp_port).replace(b"127.0.0.1", self.local[0].encode())
+        invite = self.invite(callee, sdp, authenticate=False)
+        ok = self.response(invite)
+        assert ok.status == 200, f"{callee}: expected the switch to answer, got {ok.status}"
+        dialog = self.uac_dialog(invite, ok)
+        self.ack_2xx(dialog)
+        return invite, dialog, ok
+
     def uac_dialog(self, invite: SipRequest, ok: SipResponse) -> Dialog:
         contact = ok.get("contact")
         assert contact is not None, "2xx without Contact"

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from conftest import Phones
-from sipclient import RtpSocket, SipPeer, make_sdp
+from sipclient import RtpSocket, SipPeer
 from test_loopback_calls import establish
 
 from softswitch.cli import main
@@ -223,12 +223,8 @@ def test_a_queued_caller_shows_in_queues_and_calls_and_can_be_hung_up(
 ) -> None:
     rtp = RtpSocket(TRUNK_HOST)
     try:
-        sdp = make_sdp(rtp.port).replace(b"127.0.0.1", TRUNK_HOST.encode())
-        invite = setup.trunk_caller.invite(QUEUE_NUMBER, sdp, authenticate=False)
-        ok = setup.trunk_caller.response(invite)
-        assert ok.status == 200  # the queue answers: music while waiting
-        dialog = setup.trunk_caller.uac_dialog(invite, ok)
-        setup.trunk_caller.ack_2xx(dialog)
+        # the queue answers: music while waiting
+        invite, _dialog, _ok = setup.trunk_caller.answered_call(QUEUE_NUMBER, rtp.port)
         until(lambda: bool(setup.ask("queues")[0]["waiting"]), "queued")
         (queue,) = setup.ask("queues")
         assert queue["name"] == "soporte"

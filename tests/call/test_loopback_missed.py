@@ -113,11 +113,7 @@ def test_group_nobody_answers_mails_the_group(
     assert member.register().status == 200
     rtp = RtpSocket(TRUNK_HOST)
     try:
-        sdp = make_sdp(rtp.port).replace(b"127.0.0.1", TRUNK_HOST.encode())
-        invite = trunk.invite("+34910000030", sdp, authenticate=False)
-        ok = trunk.response(invite)
-        assert ok.status == 200
-        trunk.ack_2xx(trunk.uac_dialog(invite, ok))
+        invite, _dialog, _ok = trunk.answered_call("+34910000030", rtp.port)
         incoming = member.expect_request("INVITE")
         member.reply(incoming, 603, to_tag=new_tag())  # declined: the group has nobody else
         bye = trunk.expect_request("BYE", timeout=5.0, call_id=invite.call_id)
@@ -144,12 +140,7 @@ def test_queue_and_external_destination_mail_their_missed_calls(
     trunk = make_switch.peer(sw, "+34611222333", host=TRUNK_HOST)
     rtp = RtpSocket(TRUNK_HOST)
     try:
-        sdp = make_sdp(rtp.port).replace(b"127.0.0.1", TRUNK_HOST.encode())
-        invite = trunk.invite(number, sdp, authenticate=False)
-        ok = trunk.response(invite)
-        assert ok.status == 200
-        dialog = trunk.uac_dialog(invite, ok)
-        trunk.ack_2xx(dialog)
+        invite, dialog, _ok = trunk.answered_call(number, rtp.port)
         if number.endswith("32"):  # the mobile rings (nobody answers): the caller gives up
             time.sleep(0.5)
             bye = trunk.in_dialog(dialog, "BYE")

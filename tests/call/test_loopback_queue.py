@@ -90,12 +90,8 @@ def setup(make_switch: SwitchFactory) -> Iterator[Setup]:
 
 def _call(s: Setup, number: str) -> tuple[SipRequest, Dialog, tuple[str, int]]:
     """Call ``number`` from the trunk: the INVITE, the dialog, where the switch wants RTP."""
-    sdp = make_sdp(s.rtp.port).replace(b"127.0.0.1", TRUNK_HOST.encode())
-    invite = s.trunk.invite(number, sdp, authenticate=False)
-    ok = s.trunk.response(invite)
-    assert ok.status == 200  # the queue answers: the caller hears music while waiting
-    dialog = s.trunk.uac_dialog(invite, ok)
-    s.trunk.ack_2xx(dialog)
+    # the queue answers: the caller hears music while waiting
+    invite, dialog, ok = s.trunk.answered_call(number, s.rtp.port)
     media = read_sdp(ok.body)
     return invite, dialog, (media.host, media.port)
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile
-from sipclient import RtpSocket, make_sdp
+from sipclient import RtpSocket
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -41,11 +41,7 @@ action = ["prompt:saludo", "extension:1002"]
     assert callee.register().status == 200
     rtp = RtpSocket(TRUNK_HOST)
     try:
-        sdp = make_sdp(rtp.port).replace(b"127.0.0.1", TRUNK_HOST.encode())
-        invite = trunk.invite("+34910000040", sdp, authenticate=False)
-        ok = trunk.response(invite)
-        assert ok.status == 200
-        trunk.ack_2xx(trunk.uac_dialog(invite, ok))
+        _invite, _dialog, _ok = trunk.answered_call("+34910000040", rtp.port)
         incoming = callee.expect_request("INVITE", timeout=5.0)  # the next step rings 1002
         assert "+34611222333" in incoming.from_.uri
     finally:
@@ -87,11 +83,7 @@ on_failure = "extension:1002"
     assert callee.register().status == 200
     rtp = RtpSocket(TRUNK_HOST)
     try:
-        sdp = make_sdp(rtp.port).replace(b"127.0.0.1", TRUNK_HOST.encode())
-        invite = trunk.invite("+34910000041", sdp, authenticate=False)
-        ok = trunk.response(invite)
-        assert ok.status == 200
-        trunk.ack_2xx(trunk.uac_dialog(invite, ok))
+        _invite, _dialog, _ok = trunk.answered_call("+34910000041", rtp.port)
         assert silent.receive(1, timeout=3.0), "the INVITE did not go to the silent trunk"
         incoming = callee.expect_request("INVITE", timeout=6.0)  # then on_failure rings 1002
         assert "+34611222333" in incoming.from_.uri

@@ -124,11 +124,7 @@ def test_refused_calls(make_switch: SwitchFactory, caller: str, called: str, sta
 
 def test_closed_number_plays_its_prompt_then_hangs_up(setup: Setup) -> None:
     s = setup
-    sdp = make_sdp(s.trunk_rtp.port).replace(b"127.0.0.1", TRUNK_HOST.encode())
-    invite = s.trunk.invite("+34910000001", sdp, authenticate=False)
-    ok = s.trunk.response(invite)
-    assert ok.status == 200
-    s.trunk.ack_2xx(s.trunk.uac_dialog(invite, ok))
+    invite, _dialog, _ok = s.trunk.answered_call("+34910000001", s.trunk_rtp.port)
     speech = s.trunk_rtp.receive(10, timeout=2.0)
     assert len(speech) == 10
     bye = s.trunk.expect_request("BYE", timeout=5.0, call_id=invite.call_id)
@@ -153,12 +149,7 @@ def test_ivr_option_by_sip_info(setup: Setup) -> None:
 
 
 def _in_ivr(s: Setup) -> tuple[SipRequest, Dialog]:
-    sdp = make_sdp(s.trunk_rtp.port).replace(b"127.0.0.1", TRUNK_HOST.encode())
-    invite = s.trunk.invite("+34910000003", sdp, authenticate=False)
-    ok = s.trunk.response(invite)
-    assert ok.status == 200
-    dialog = s.trunk.uac_dialog(invite, ok)
-    s.trunk.ack_2xx(dialog)
+    invite, dialog, _ok = s.trunk.answered_call("+34910000003", s.trunk_rtp.port)
     return invite, dialog
 
 
@@ -255,11 +246,7 @@ def group_setup(make_switch: SwitchFactory) -> Iterator[tuple[Setup, SipPeer]]:
 
 
 def _answered_by_switch(s: Setup, number: str) -> SipRequest:
-    sdp = make_sdp(s.trunk_rtp.port).replace(b"127.0.0.1", TRUNK_HOST.encode())
-    invite = s.trunk.invite(number, sdp, authenticate=False)
-    ok = s.trunk.response(invite)
-    assert ok.status == 200
-    s.trunk.ack_2xx(s.trunk.uac_dialog(invite, ok))
+    invite, _dialog, _ok = s.trunk.answered_call(number, s.trunk_rtp.port)
     return invite
 
 
@@ -316,11 +303,8 @@ on_holiday = ["prompt:hola", "hangup"]
     assert callee.register().status == 200
     rtp = RtpSocket(TRUNK_HOST)
     try:
-        sdp = make_sdp(rtp.port).replace(b"127.0.0.1", TRUNK_HOST.encode())
-        invite = trunk.invite("+34910000009", sdp, authenticate=False)
-        ok = trunk.response(invite)
-        assert ok.status == 200  # answered by the switch for the holiday prompt
-        trunk.ack_2xx(trunk.uac_dialog(invite, ok))
+        # answered by the switch for the holiday prompt
+        invite, _dialog, _ok = trunk.answered_call("+34910000009", rtp.port)
         assert len(rtp.receive(10, timeout=2.0)) == 10
         bye = trunk.expect_request("BYE", timeout=5.0, call_id=invite.call_id)
         trunk.reply(bye, 200)
