@@ -71,6 +71,8 @@ class B2bua:
         self.unanswered: Callable[[Call, int], bool] | None = None
         # Told of every ringing call nobody answered (missed-call mail), with the status.
         self.on_missed: Callable[[Call, int], None] | None = None
+        # Told once of every call as it ends (its history row).
+        self.on_finished: Callable[[Call], None] | None = None
         self.features = features
         self.endpoint = endpoint
         self.media_factory = media_factory
@@ -94,7 +96,7 @@ class B2bua:
         ring_time: float,
         now: float,
         record: bool = False,
-    ) -> None:
+    ) -> Call:
         """Ring every binding of ``callee`` for ``caller`` (number, name)."""
         offer = offer_of(request)
         max_forwards = int(request.get("max-forwards") or 70)
@@ -117,12 +119,14 @@ class B2bua:
             self._ring(call, media, *setup)
         else:
             self.spawn(self._setup(call, *setup))
+        return call
 
     def new_call(
         self, txn: ServerTxn, request: SipRequest, flow: Flow, caller: str, callee: str, now: float
     ) -> Call:
         """A call with its leg A (the caller's dialog, our tag), after a 100 Trying."""
         call = Call(self, None, caller, callee, now)
+        call.wall_started = self.endpoint.clock.wall()
         dialog = uas_dialog(request, new_tag(), self.endpoint.contact(flow, callee), flow)
         call.a = Leg(weakref.ref(call), "a", dialog, flow, Origin(), invite_server=txn)
         txn.tu = call.a
@@ -305,6 +309,7 @@ class B2bua:
         call.b = leg
         leg.state = LegState.CONFIRMED
         call.answered = now
+        call.agent = leg.target
         for other in call.forks:
             if other is not leg and other.state in (LegState.CALLING, LegState.EARLY):
                 self._cancel_fork(other)
@@ -561,6 +566,7 @@ class B2bua:
             and self.unanswered(call, status)
         ):
             return
+        call.final_status = status
         txn = call.a.invite_server
         if txn is not None and txn.status < 200:
             self.endpoint.respond(txn, status, reason, to_tag=call.a.tag, extra=extra)
@@ -574,6 +580,8 @@ class B2bua:
 
     def _finish(self, call: Call, why: str) -> None:
         call.ended = True
+        if self.on_finished is not None:
+            self.on_finished(call)
         for leg in [call.a, *call.forks, *call.retired]:
             leg.state = LegState.ENDED
             leg.release()

@@ -39,6 +39,14 @@ class Call:
         # callee ourselves, send the caller an offer in our 200 and take its answer from the ACK.
         self.late_offer = False
         self.forget_at: float | None = None  # when its dialogs may be dropped, once ended
+        # For the call's history row (issue 5): set where each fact becomes known.
+        self.direction = "internal"  # inbound (from a trunk) | outbound (to a trunk) | internal
+        self.did = ""  # the company number it came in on
+        self.place = ""  # "group:ventas", "queue:soporte": where it was offered
+        self.agent = ""  # the extension that answered
+        self.outcome = ""  # how it ended, when not plain answered/no answer: voicemail...
+        self.final_status = 0  # the failure the caller got, if it was never answered
+        self.wall_started = 0.0  # wall-clock time of the INVITE (started is monotonic)
 
     @property
     def call_id(self) -> str:

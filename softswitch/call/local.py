@@ -211,6 +211,7 @@ class LocalSession:
         theirs = pair[1] if pair is not None else (int(self.codec[0]), self.codec[1])
         self.stop_player()
         self.bridged_to = number or self.call.callee
+        self.call.agent = self.bridged_to
         announcement, self.callee_announcement = self.callee_announcement, None
         if announcement is not None and theirs[1] in CODECS:
             self._announce(announcement, media, theirs)

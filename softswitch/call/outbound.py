@@ -138,7 +138,7 @@ async def place_trunk_call(
         return  # cancelled meanwhile
     now = b2bua.endpoint.clock.monotonic()
     try:
-        b2bua.start_call(
+        placed = b2bua.start_call(
             txn,
             request,
             flow,
@@ -149,6 +149,7 @@ async def place_trunk_call(
             now,
             record=decision.record,
         )
+        placed.direction = "outbound"
     except SipError as exc:
         b2bua.endpoint.respond(txn, exc.status, exc.reason)
     b2bua.endpoint.flush()

@@ -70,6 +70,8 @@ class Inbound:
     extension: str | None = None
     caller_name: str = ""
     app: LocalApp | None = None
+    did: str = ""  # the configured number it matched
+    blocked: bool = False  # refused by the block list
 
 
 InboundRouter = Callable[[str, str, str, str], Inbound]  # trunk, caller, caller name, called
@@ -111,7 +113,10 @@ class Switch:
         trunk_target: Callable[[str], TrunkCall | None] = lambda dialled: None,
         voicemail: Callable[[str, int], LocalApp | None] = lambda extension, status: None,
         on_registered: Callable[[str], None] = lambda extension: None,
+        # (caller, caller name, called, the decision) of a trunk's call refused before routing
+        on_refused: Callable[[str, str, str, Inbound], None] = lambda *refused: None,
     ) -> None:
+        self.on_refused = on_refused
         self.on_registered = on_registered
         self.voicemail = voicemail  # (extension, why it was not answered) -> its mailbox's app
         b2bua.unanswered = self._unanswered
@@ -214,7 +219,7 @@ class Switch:
         callee: User,
         now: float,
         record: bool,
-    ) -> None:
+    ) -> Call:
         """Ring every phone registered for ``callee`` (480 when none is)."""
         bindings = self.location.lookup(Aor(callee.number), self.wall())
         if not bindings:
@@ -227,9 +232,8 @@ class Switch:
             app = self.voicemail(callee.number, 480) if self.media is not None else None
             if app is None or offer_of(request) is None:
                 raise SipError(480, "Temporarily Unavailable")
-            self._answer_locally(txn, request, flow, caller, callee.number, app, now)
-            return
-        self.b2bua.start_call(
+            return self._answer_locally(txn, request, flow, caller, callee.number, app, now)
+        return self.b2bua.start_call(
             txn,
             request,
             flow,
@@ -265,15 +269,19 @@ class Switch:
                 decision.status,
                 decision.reason,
             )
+            self.on_refused(number, name, target, decision)
             raise SipError(decision.status, decision.reason or reason_for(decision.status))
         caller = User(number, decision.caller_name or name, "", 0.0)
         if decision.app is not None:
-            self._answer_locally(txn, request, flow, caller, target, decision.app, now)
-            return
-        callee = self.user_by_number(decision.extension or "")
-        if callee is None:
-            raise SipError(404, "Not Found")
-        self._ring(txn, request, flow, caller, callee, now, callee.record in ("inbound", "all"))
+            call = self._answer_locally(txn, request, flow, caller, target, decision.app, now)
+        else:
+            callee = self.user_by_number(decision.extension or "")
+            if callee is None:
+                raise SipError(404, "Not Found")
+            record = callee.record in ("inbound", "all")
+            call = self._ring(txn, request, flow, caller, callee, now, record)
+        call.direction = "inbound"
+        call.did = decision.did
 
     def _call_out(
         self, txn: ServerTxn, request: SipRequest, flow: Flow, caller: User, target: str, now: float
@@ -311,7 +319,7 @@ class Switch:
         app: LocalApp,
         now: float,
         early: bool = False,
-    ) -> None:
+    ) -> Call:
         offer = offer_of(request)
         if offer is None:
             # A delayed offer would need our offer in the 200 and the answer in the ACK;
@@ -326,6 +334,7 @@ class Switch:
         self.b2bua.spawn(
             answer_locally(self.b2bua, self.media, call, offer, app, self._dial, early=early)
         )
+        return call
 
     def _dial(self, session: LocalSession, numbers: list[str], ring_time: float | None) -> int:
         """Ring extensions and ``external:NAME`` destinations together for a call the switch

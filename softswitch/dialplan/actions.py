@@ -241,6 +241,7 @@ class ActionApp(SessionApp):
             for kind, target in group.members
         ]
         call = self.session.call
+        call.place = f"group:{group.name}"
         call.record |= group.record  # the talk with whoever answers, once bridged
         if group.prefix:
             call.caller_name = with_prefix(group.prefix, call.caller_name or call.caller)

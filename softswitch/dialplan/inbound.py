@@ -79,24 +79,25 @@ class InboundRouting:
         config = self.config
         if config.is_blocked(caller):
             log.info("- call from %s via %s to %s: blocked", caller or "anonymous", trunk, called)
-            return Inbound(403, "Forbidden")
+            return Inbound(403, "Forbidden", blocked=True)
         number = config.number_for(called)
         if number is None:
             return Inbound(404, "Not Found")
         now = datetime.datetime.fromtimestamp(self.wall(), tz=datetime.UTC)
         actions = number_actions(number, now)
         if not actions:
-            return Inbound(403, "Number Not In Service")
+            return Inbound(403, "Number Not In Service", did=number.did)
         display = " ".join(part for part in (number.prefix, name or caller) if part)
         kind, target = actions[0]
         log.info("- call from %s via %s to %s: %s:%s", caller, trunk, number.did, kind, target)
         if kind == "extension" and len(actions) == 1:
             # Rung as any internal call (early media, the phone's own 180): unanswered, it
             # goes to the extension's voicemail, as an internal call does.
-            return Inbound(extension=target, caller_name=display)
+            return Inbound(extension=target, caller_name=display, did=number.did)
         if kind == "hangup":
-            return Inbound(603, "Decline")
+            return Inbound(603, "Decline", did=number.did)
         if kind in LOCAL_KINDS:
-            return Inbound(app=ActionApp(actions, self.context), caller_name=display)
+            app = ActionApp(actions, self.context)
+            return Inbound(app=app, caller_name=display, did=number.did)
         log.warning("- %s:%s as a number's first step is not supported yet", kind, target)
         return Inbound(480, "Temporarily Unavailable")

@@ -340,6 +340,7 @@ class QueueCallerApp(SessionApp):
     def start(self, session: LocalSession) -> None:
         self.attach(session)
         session.call.record |= self.queue.record  # the talk with the agent, once bridged
+        session.call.place = f"queue:{self.queue.name}"
         now = self.runner.monotonic()
         result = self.runner.join(self, now)
         if isinstance(result, Full):

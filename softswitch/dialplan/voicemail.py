@@ -109,6 +109,7 @@ class VoicemailApp(SessionApp):
     # --- LocalApp ------------------------------------------------------------------------------
     def start(self, session: LocalSession) -> None:
         self.attach(session, self._tick)
+        session.call.outcome = "voicemail"
         log.info("%s voicemail for %s (%s)", session.call_id, self.mailbox, self.reason)
         greeting = self.service.greeting(self.mailbox, self.reason)
         session.player.play(greeting, done=self._greeted)
