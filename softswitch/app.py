@@ -19,11 +19,12 @@ from typing import Any
 
 from softswitch.call.b2bua import B2bua
 from softswitch.call.media import CallMedia
-from softswitch.call.switch import Switch, User
+from softswitch.call.switch import Inbound, Switch, User
 from softswitch.clock import Clock, RealClock
 from softswitch.config import CompiledConfig, resolve_passwords
 from softswitch.control import AppView, ControlServer, control_path, start_control
 from softswitch.dialplan.services import MediaStack
+from softswitch.history_rows import record_of, refused_record
 from softswitch.rtp.transport import RtpRelay
 from softswitch.sip.auth import DigestAuthenticator
 from softswitch.sip.endpoint import SipEndpoint
@@ -36,6 +37,7 @@ from softswitch.sip.registration import Account, RegistrationService
 from softswitch.sip.transaction import TransactionLayer
 from softswitch.sip.transport import Flow
 from softswitch.sip.trunk_client import trunk_clients
+from softswitch.storage.history import CallHistory, history_path
 from softswitch.storage.registrations import RegistrationStore
 from softswitch.storage.secrets import SecretStore
 
@@ -157,14 +159,27 @@ class App:
             trunk_target=self.media.outbound.target,
             voicemail=self.media.voicemail_for,
             on_registered=self._registered,
+            on_refused=self._refused,
         )
         self.endpoint.tu = self.switch
         self.b2bua.on_missed = lambda call, status: self.media.missed_call(
             call.callee, call.caller, call.callee
         )
+        # Every call's row, written by the history's own thread (durable once committed).
+        self.history = CallHistory(history_path(state_dir))
+        self.b2bua.on_finished = lambda call: self.history.add(
+            record_of(call, self.clock.monotonic())
+        )
         self._stop = asyncio.Event()
         self.control: ControlServer | None = None  # the admin socket, while running
         self.trunks = trunk_clients(self.endpoint, self.config.trunks.values(), clock=self.clock)
+
+    def _refused(
+        self, call_id: str, caller: str, name: str, called: str, decision: Inbound
+    ) -> None:
+        record = refused_record(call_id, caller, name, called, decision, self.clock.wall())
+        if record is not None:
+            self.history.add(record)
 
     def _vm_counts(self, extension: str) -> tuple[int, int]:
         mailbox = self.media.voicemail.mailbox_of(extension)
@@ -243,6 +258,7 @@ class App:
             self.store.close()
             await self.endpoint.close()
             self.media.close()
+            await asyncio.to_thread(self.history.close)  # the last rows reach the disk
             self.relay.close()
             log.info("- stopped")
 

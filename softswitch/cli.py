@@ -9,16 +9,27 @@ import logging
 import sys
 from pathlib import Path
 from typing import TextIO
+from zoneinfo import ZoneInfo
 
 from softswitch.app import run_app
 from softswitch.config import ConfigError, load_config
 from softswitch.config.cli import run_check, run_credentials
 from softswitch.control.client import run_admin
 from softswitch.control.protocol import ControlError
+from softswitch.control.tables import duration, table
 from softswitch.dialplan.holidays import list_holidays, subdivisions
+from softswitch.graph.command import FORMATS, run_graph
 from softswitch.logs import setup_logging
 from softswitch.media.audiofile import probe_audio
 from softswitch.media.prompts import render_all
+from softswitch.storage.history import (
+    DIRECTIONS,
+    CallHistory,
+    CallRecord,
+    HistoryError,
+    history_path,
+)
+from softswitch.storage.history_export import to_csv, to_json
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     days.add_argument(
         "--language", help='of the names, e.g. "es", "en_US" (default: the country\'s)'
     )
+    graph = sub.add_parser("graph", help="draw what happens to a call on a number")
+    graph.add_argument("number", help="a configured number, in any usual spelling")
+    graph.add_argument("--config", type=Path)
+    graph.add_argument("--format", choices=FORMATS, default="mermaid", help="default: mermaid")
+    graph.add_argument("--output", type=Path, help="write here instead of to stdout")
     add_admin_commands(sub)
     return parser
 
@@ -61,6 +77,8 @@ def add_admin_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         admin = sub.add_parser(name, help=text)
         admin.add_argument("--json", action="store_true", help="JSON for scripts")
         admin.add_argument("--config", type=Path, help="the config the server runs with")
+        if name == "calls":
+            add_history_options(admin)
     hangup = sub.add_parser("hangup", help="end a live call (its Call-ID, from `calls`)")
     hangup.add_argument("call_id")
     hangup.add_argument("--config", type=Path, help="the config the server runs with")
@@ -74,11 +92,15 @@ def main(argv: list[str] | None = None) -> int:
         return run_credentials(args.config, args.extension, sys.stdout)
     if args.command == "prompts":
         return run_prompts(args.config, sys.stdout, sys.stderr)
+    if args.command == "calls" and wants_history(args):
+        return run_history(args, sys.stdout, sys.stderr)
     if args.command in ADMIN_COMMANDS:
         return run_admin(args.config, args.command, None, args.json, sys.stdout, sys.stderr)
     if args.command == "hangup":
         call = {"call_id": args.call_id}
         return run_admin(args.config, "hangup", call, False, sys.stdout, sys.stderr)
+    if args.command == "graph":
+        return run_graph(args.config, args.number, args.format, args.output, sys.stdout, sys.stderr)
     if args.command == "holidays":
         year = args.year or datetime.date.today().year
         return run_holidays(args.country, args.subdivision, year, args.language, sys.stdout)
@@ -95,6 +117,115 @@ def main(argv: list[str] | None = None) -> int:
     except ControlError as exc:  # another server answers on this state_dir's control socket
         print(f"softswitch serve: {exc}", file=sys.stderr)
         return 1
+
+
+# -- `softswitch calls` with a history option: finished calls, read from the file -------------
+
+_HISTORY_OPTIONS = ("history", "since", "until", "direction", "extension", "csv")
+
+
+def add_history_options(calls: argparse.ArgumentParser) -> None:
+    group = calls.add_argument_group(
+        "call history", "any of these shows finished calls instead (the server need not run)"
+    )
+    group.add_argument("--history", action="store_true", help="every finished call")
+    group.add_argument(
+        "--since", metavar="DATE", help="from YYYY-MM-DD or YYYY-MM-DDTHH:MM (server.timezone)"
+    )
+    group.add_argument(
+        "--until", metavar="DATE", help="before this time; a date alone includes its whole day"
+    )
+    group.add_argument("--direction", choices=(*DIRECTIONS, "missed"))
+    group.add_argument(
+        "--extension", metavar="N", help="calls the extension made, was called on or answered"
+    )
+    group.add_argument("--csv", action="store_true", help="CSV, Asterisk cdr_csv columns first")
+
+
+def wants_history(args: argparse.Namespace) -> bool:
+    return any(getattr(args, option) not in (None, False) for option in _HISTORY_OPTIONS)
+
+
+def run_history(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Print the matching calls of the history file; 2 for bad options, 1 if unreadable."""
+    try:
+        since, until = parse_when(args.since, False), parse_when(args.until, True)
+    except ValueError as exc:
+        err.write(f"softswitch calls: {exc}\n")
+        return 2
+    if args.csv and args.json:
+        err.write("softswitch calls: --csv or --json, not both\n")
+        return 2
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            err.write(f"{issue}\n")
+        return 1
+    zone = ZoneInfo(config.server.timezone)
+    start, end = (None if t is None else t.replace(tzinfo=zone) for t in (since, until))
+    if start is not None and end is not None and start >= end:
+        err.write("softswitch calls: --since must come before --until\n")
+        return 2
+    try:
+        history = CallHistory(history_path(config.server.state_dir), read_only=True)
+        try:
+            records = history.query(start, end, args.direction, extension=args.extension)
+        finally:
+            history.close()
+    except HistoryError as exc:
+        err.write(f"softswitch calls: {exc}\n")
+        return 1
+    if args.csv:
+        to_csv(records, out, zone)
+    elif args.json:
+        out.write(to_json(records) + "\n")
+    else:
+        out.write(history_table(records, zone) + "\n")
+    return 0
+
+
+def parse_when(text: str | None, end_of_day: bool) -> datetime.datetime | None:
+    """A local (naive) time from YYYY-MM-DD[THH:MM[:SS]]; a date alone is its midnight, or
+    with ``end_of_day`` the next midnight (so ``--until`` includes the day named)."""
+    if text is None:
+        return None
+    try:
+        day = datetime.date.fromisoformat(text)
+    except ValueError:
+        pass
+    else:
+        day += datetime.timedelta(days=int(end_of_day))
+        return datetime.datetime.combine(day, datetime.time())
+    try:
+        moment = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"not a date: {text!r} (use YYYY-MM-DD or YYYY-MM-DDTHH:MM)") from None
+    if moment.tzinfo is not None:
+        raise ValueError(f"{text!r}: give a local time, without a UTC offset")
+    return moment
+
+
+def history_table(records: list[CallRecord], zone: ZoneInfo) -> str:
+    if not records:
+        return "no calls"
+    rows = [
+        [
+            r.started.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
+            r.direction,
+            r.caller,
+            r.callee,
+            r.did or "-",
+            duration(r.duration),
+            duration(r.billed),
+            r.disposition,
+            r.place or "-",
+            r.agent or "-",
+        ]
+        for r in records
+    ]
+    headers = ["START", "DIRECTION", "FROM", "TO", "DID", "DURATION", "BILLED", "RESULT"]
+    return table([*headers, "PLACE", "AGENT"], rows)
 
 
 def run_prompts(path: Path | None, out: TextIO, err: TextIO) -> int:

@@ -113,8 +113,8 @@ class Switch:
         trunk_target: Callable[[str], TrunkCall | None] = lambda dialled: None,
         voicemail: Callable[[str, int], LocalApp | None] = lambda extension, status: None,
         on_registered: Callable[[str], None] = lambda extension: None,
-        # (caller, caller name, called, the decision) of a trunk's call refused before routing
-        on_refused: Callable[[str, str, str, Inbound], None] = lambda *refused: None,
+        # (Call-ID, caller, caller name, called, the decision): a trunk's call refused at once
+        on_refused: Callable[[str, str, str, str, Inbound], None] = lambda *refused: None,
     ) -> None:
         self.on_refused = on_refused
         self.on_registered = on_registered
@@ -269,7 +269,7 @@ class Switch:
                 decision.status,
                 decision.reason,
             )
-            self.on_refused(number, name, target, decision)
+            self.on_refused(call_id, number, name, target, decision)
             raise SipError(decision.status, decision.reason or reason_for(decision.status))
         caller = User(number, decision.caller_name or name, "", 0.0)
         if decision.app is not None:
