@@ -211,7 +211,7 @@ class RingGroup:
     strategy: RingStrategy
     ring_time: float  # seconds; per member when sequential
     prefix: str
-    on_failure: Actions | None  # None = hang up
+    on_failure: Actions | None  # None = the next step of the list, else hang up
     missed_call_email: str | None
     record: bool
 
@@ -231,8 +231,8 @@ class Queue:
     priority: int  # an agent in several queues serves the higher one first
     record: bool
     missed_call_email: str | None
-    on_timeout: Actions | None  # None = hang up
-    on_full: Actions | None
+    on_timeout: Actions | None  # None = the next step of the list, else hang up
+    on_full: Actions | None  # the same
 
 
 @dataclass(frozen=True, slots=True)

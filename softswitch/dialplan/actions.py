@@ -245,7 +245,8 @@ class ActionApp(SessionApp):
         call.record |= group.record  # the talk with whoever answers, once bridged
         if group.prefix:
             call.caller_name = with_prefix(group.prefix, call.caller_name or call.caller)
-        after: list[Step] = [_GroupDone(group.name), *(group.on_failure or _HANGUP)]
+        # on_failure, else the next step of the list (hang up when there is none)
+        after: list[Step] = [_GroupDone(group.name), *(group.on_failure or ())]
         self._ringing = (PlaceKind.GROUP, group.name)
         if group.strategy == "all":
             steps: list[Step] = [_Dial(tuple(members), group.ring_time)]

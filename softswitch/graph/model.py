@@ -217,7 +217,7 @@ class _Builder:
             self._edge(node, self._steps(rest), "no answer")
         elif kind == "group":
             group = config.ring_groups[target]
-            self._edge(node, self._steps((*(group.on_failure or _HANGUP), *rest)), "no answer")
+            self._edge(node, self._steps((*(group.on_failure or ()), *rest)), "no answer")
         elif kind == "queue":
             queue = config.queues[target]
             # The queue hands back its failover, and the rest of the list runs after it.
