@@ -18,6 +18,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from softswitch.call.b2bua import B2bua
+from softswitch.call.calls import Call
 from softswitch.call.media import CallMedia
 from softswitch.call.switch import Inbound, Switch, User
 from softswitch.clock import Clock, RealClock
@@ -25,10 +26,8 @@ from softswitch.config import CompiledConfig, resolve_passwords
 from softswitch.control import AppView, ControlServer, control_path, start_control
 from softswitch.dialplan.services import MediaStack
 from softswitch.history_rows import record_of, refused_record
-from softswitch.rtp.transport import RtpRelay
 from softswitch.sip.auth import DigestAuthenticator
 from softswitch.sip.endpoint import SipEndpoint
-from softswitch.sip.guard import Guard
 from softswitch.sip.location import Aor, LocationService
 from softswitch.sip.message import SipMessage
 from softswitch.sip.mwi_notify import MwiNotifier
@@ -40,6 +39,7 @@ from softswitch.sip.trunk_client import trunk_clients
 from softswitch.storage.history import CallHistory, history_path
 from softswitch.storage.registrations import RegistrationStore
 from softswitch.storage.secrets import SecretStore
+from softswitch.web import CallCounter, CountingGuard, CountingRelay, HttpServer, SwitchMetrics
 
 try:
     import uvloop as _uvloop
@@ -83,7 +83,8 @@ class App:
             self.users_by_name[ext.username] = user
             self.users_by_number[ext.number] = user
             self.accounts[ext.username] = Account(ext.number, ext.password)
-        self.guard = Guard(
+        # The counting kinds keep the totals /metrics shows (failures, bans, packets).
+        self.guard = CountingGuard(
             max_auth_failures=security.max_auth_failures,
             failure_window=security.failure_window,
             ban_time=security.ban_time,
@@ -111,7 +112,7 @@ class App:
             public_address=server.public_address,
         )
         rtp_host = server.listen[0].host if server.listen else "0.0.0.0"
-        self.relay = RtpRelay(rtp_host, server.rtp_port_min, server.rtp_port_max)
+        self.relay = CountingRelay(rtp_host, server.rtp_port_min, server.rtp_port_max)
         self.registration = RegistrationService(
             auth=self.auth,
             registrar=self.registrar,
@@ -167,12 +168,27 @@ class App:
         )
         # Every call's row, written by the history's own thread (durable once committed).
         self.history = CallHistory(history_path(state_dir))
-        self.b2bua.on_finished = lambda call: self.history.add(
-            record_of(call, self.clock.monotonic())
-        )
+        self.call_counter = CallCounter()
+        self.b2bua.on_finished = self._call_finished
         self._stop = asyncio.Event()
         self.control: ControlServer | None = None  # the admin socket, while running
+        self.http: HttpServer | None = None  # /metrics, when configured
         self.trunks = trunk_clients(self.endpoint, self.config.trunks.values(), clock=self.clock)
+
+    def _call_finished(self, call: Call) -> None:
+        self.call_counter.finished(call)
+        self.history.add(record_of(call, self.clock.monotonic()))
+
+    async def _start_http(self) -> HttpServer | None:
+        """The HTTP server (``/metrics``), when ``server.http_listen`` asks for one."""
+        where = self.config.server.http_listen
+        if where is None:
+            return None
+        http = HttpServer(wall=self.clock.wall)
+        metrics = SwitchMetrics(self, calls=self.call_counter, security=self.guard, rtp=self.relay)
+        http.route("GET", "/metrics", metrics.handle)
+        await http.start(*where)
+        return http
 
     def _refused(
         self, call_id: str, caller: str, name: str, called: str, decision: Inbound
@@ -215,8 +231,11 @@ class App:
         path = control_path(self.config.server.state_dir)
         self.control = await start_control(path, AppView(self))
         try:
+            self.http = await self._start_http()
             await self._serve(on_ready)
         finally:
+            if self.http is not None:
+                await self.http.close()
             await self.control.close()
 
     async def _serve(self, on_ready: Callable[[list[tuple[str, str, int]]], None] | None) -> None:

@@ -140,7 +140,23 @@ def compile_server(section: ServerSection, state_base: Path, report: Report) -> 
         max_message_size=section.max_message_size,
         country=country,
         voicemail_code=section.voicemail_code,
+        http_listen=_http_listen(section.http_listen, report) if section.http_listen else None,
     )
+
+
+def _http_listen(text: str, report: Report) -> tuple[str, int] | None:
+    """``server.http_listen``: "HOST:PORT", the host an IP address (IPv6 in brackets)."""
+    path = ("server", "http_listen")
+    match = _LISTEN.fullmatch(f"tcp:{text}")
+    if match is None:
+        report(path, f'expected "HOST:PORT" (e.g. "127.0.0.1:8080"), got {q(text)}')
+        return None
+    host = match["v6"] if match["v6"] is not None else match["host"]
+    port = int(match["port"])
+    if not is_ip(host) or port > 65535:
+        report(path, f"{q(text)} is not an IP address and a port (0-65535)")
+        return None
+    return host, port
 
 
 def _listen_specs(specs: tuple[str, ...], report: Report) -> tuple[ListenSpec, ...]:

@@ -98,6 +98,7 @@ class ServerConfig:
     # The feature code an extension dials for its own mailbox's menu: digits, * and #, never
     # one of the dialable codes of CompiledConfig.dial_code.
     voicemail_code: str = DEFAULT_VOICEMAIL_CODE
+    http_listen: tuple[str, int] | None = None  # (host, port) of /metrics; None = no server
 
 
 @dataclass(frozen=True, slots=True)
