@@ -26,6 +26,7 @@ from softswitch.config import CompiledConfig, resolve_passwords
 from softswitch.control import AppView, ControlServer, control_path, start_control
 from softswitch.dialplan.services import MediaStack
 from softswitch.history_rows import record_of, refused_record
+from softswitch.reload import reload_app, reload_logged
 from softswitch.sip.auth import DigestAuthenticator
 from softswitch.sip.endpoint import SipEndpoint
 from softswitch.sip.location import Aor, LocationService
@@ -65,24 +66,14 @@ class App:
         self.clock = clock or RealClock()
         state_dir = config.server.state_dir
         state_dir.mkdir(parents=True, exist_ok=True)
-        secrets = SecretStore(state_dir)
-        self.config = resolve_passwords(config, secrets)
+        self.secrets = SecretStore(state_dir)
+        self.config = resolve_passwords(config, self.secrets)
         server, security = self.config.server, self.config.security
+        # Filled in place (a reload refills them): the switch and registrar hold their .get.
         self.users_by_name: dict[str, User] = {}
         self.users_by_number: dict[str, User] = {}
         self.accounts: dict[str, Account] = {}
-        for ext in self.config.extensions.values():
-            assert ext.password is not None
-            user = User(
-                ext.number,
-                ext.name,
-                ext.password,
-                ext.ring_time or server.ring_time,
-                ext.record,
-            )
-            self.users_by_name[ext.username] = user
-            self.users_by_number[ext.number] = user
-            self.accounts[ext.username] = Account(ext.number, ext.password)
+        self.set_users(self.config)
         # The counting kinds keep the totals /metrics shows (failures, bans, packets).
         self.guard = CountingGuard(
             max_auth_failures=security.max_auth_failures,
@@ -96,7 +87,7 @@ class App:
         # up on an algorithm they do not know; SHA-256-capable phones still find theirs.
         self.auth = DigestAuthenticator(
             server.domain,
-            secrets.get_or_create("nonce-secret").encode(),
+            self.secrets.get_or_create("nonce-secret").encode(),
             algorithms=("MD5", "SHA-256"),
         )
         self.store = RegistrationStore(state_dir / "registrations.sqlite3")
@@ -154,10 +145,11 @@ class App:
             wall=self.clock.wall,
             local_app=self.media.app_for,
             media=self.media.services,
-            trunk_of=self.media.inbound.trunk_of,
-            route_inbound=self.media.inbound.route,
-            route_outbound=self.media.outbound.route,
-            trunk_target=self.media.outbound.target,
+            # The stack's own methods: a reload replaces the routing objects behind them.
+            trunk_of=self.media.trunk_of,
+            route_inbound=self.media.route_inbound,
+            route_outbound=self.media.route_outbound,
+            trunk_target=self.media.trunk_target,
             voicemail=self.media.voicemail_for,
             on_registered=self._registered,
             on_refused=self._refused,
@@ -173,7 +165,31 @@ class App:
         self._stop = asyncio.Event()
         self.control: ControlServer | None = None  # the admin socket, while running
         self.http: HttpServer | None = None  # /metrics, when configured
+        self.mail_task: asyncio.Task[None] | None = None  # voicemail mail; a reload restarts it
         self.trunks = trunk_clients(self.endpoint, self.config.trunks.values(), clock=self.clock)
+
+    def set_users(self, config: CompiledConfig) -> None:
+        """The extensions of ``config`` as the switch and the registrar look them up."""
+        by_name: dict[str, User] = {}
+        by_number: dict[str, User] = {}
+        accounts: dict[str, Account] = {}
+        for ext in config.extensions.values():
+            assert ext.password is not None
+            ring_time = ext.ring_time or config.server.ring_time
+            user = User(ext.number, ext.name, ext.password, ring_time, ext.record)
+            by_name[ext.username] = by_number[ext.number] = user
+            accounts[ext.username] = Account(ext.number, ext.password)
+        for table, new in (
+            (self.users_by_name, by_name),
+            (self.users_by_number, by_number),
+            (self.accounts, accounts),
+        ):
+            table.clear()
+            table.update(new)  # type: ignore[arg-type]
+
+    async def reload(self, dry_run: bool = False) -> dict[str, Any]:
+        """Read the config files again and apply them to the calls that come next."""
+        return await reload_app(self, dry_run)
 
     def _call_finished(self, call: Call) -> None:
         self.call_counter.finished(call)
@@ -212,6 +228,10 @@ class App:
             self.mwi.on_registered(extension)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> object:
+        return self.spawn(coro)
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run ``coro`` in the app's task group; a failure is logged, not fatal."""
         assert self._tasks is not None
         return self._tasks.create_task(_guarded(coro))
 
@@ -256,9 +276,13 @@ class App:
             async with asyncio.TaskGroup() as tasks:
                 self._tasks = tasks
                 housekeeping = tasks.create_task(self._housekeeping())
-                mail = tasks.create_task(self.media.voicemail.run())
-                outbox = tasks.create_task(self.media.missed.outbox.run())
+                self.mail_task = tasks.create_task(self.media.voicemail.run())
+                outbox = tasks.create_task(self.media.outbox.run())
                 lookups = tasks.create_task(self.media.inbound.resolve_hosts())
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    asyncio.get_running_loop().add_signal_handler(
+                        signal.SIGHUP, lambda: self._spawn(reload_logged(self))
+                    )
                 for client in self.trunks:  # a provider's DNS must not hold up the phones
                     tasks.create_task(client.start())
                 await self._stop.wait()
@@ -269,7 +293,8 @@ class App:
                 await asyncio.gather(*(client.stop() for client in self.trunks))
                 housekeeping.cancel()
                 lookups.cancel()  # a provider's DNS must not hold up the stop either
-                mail.cancel()
+                if self.mail_task is not None:
+                    self.mail_task.cancel()
                 outbox.cancel()
         finally:
             self._tasks = None

@@ -79,6 +79,10 @@ def add_admin_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         admin.add_argument("--config", type=Path, help="the config the server runs with")
         if name == "calls":
             add_history_options(admin)
+    reload = sub.add_parser("reload", help="check the edited config and apply it (SIGHUP too)")
+    reload.add_argument("--dry-run", action="store_true", help="only show what would change")
+    reload.add_argument("--json", action="store_true", help="JSON for scripts")
+    reload.add_argument("--config", type=Path, help="the config the server runs with")
     hangup = sub.add_parser("hangup", help="end a live call (its Call-ID, from `calls`)")
     hangup.add_argument("call_id")
     hangup.add_argument("--config", type=Path, help="the config the server runs with")
@@ -96,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         return run_history(args, sys.stdout, sys.stderr)
     if args.command in ADMIN_COMMANDS:
         return run_admin(args.config, args.command, None, args.json, sys.stdout, sys.stderr)
+    if args.command == "reload":
+        dry = {"dry_run": args.dry_run}
+        return run_admin(args.config, "reload", dry, args.json, sys.stdout, sys.stderr)
     if args.command == "hangup":
         call = {"call_id": args.call_id}
         return run_admin(args.config, "hangup", call, False, sys.stdout, sys.stderr)

@@ -13,7 +13,7 @@ walk over small collections: a company's calls, phones and queues, tens to hundr
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import softswitch
 from softswitch.call.b2bua import B2bua
@@ -77,6 +77,7 @@ class SwitchParts(Protocol):
     def trunks(self) -> Sequence[TrunkClient]: ...
     @property
     def media(self) -> _Media: ...
+    async def reload(self, dry_run: bool) -> dict[str, Any]: ...
 
 
 class AppView:
@@ -151,6 +152,9 @@ class AppView:
                 self.switch.endpoint.flush()  # the BYE / CANCEL now, not at the next tick
                 return True
         return False
+
+    async def reload(self, dry_run: bool) -> dict[str, Any]:
+        return await self.switch.reload(dry_run)
 
     # --- internals -----------------------------------------------------------------------
     def _live_calls(self) -> Iterable[Call]:

@@ -26,6 +26,8 @@ from softswitch.control.tables import render
 __all__ = ["ServerNotRunning", "ask", "control_path", "run_admin"]
 
 TIMEOUT = 5.0  # seconds for the whole exchange
+# A reload reads the files and renders new prompts by text-to-speech before it answers.
+SLOW = {"reload": 120.0}
 MAX_REPLY = 64 * 1024 * 1024  # bytes: a reply is never this big; a runaway one is cut off
 
 
@@ -40,8 +42,9 @@ def control_path(state_dir: Path) -> Path:
 def ask(path: Path, command: str, args: dict[str, Any] | None = None) -> Any:
     """Send one request and return its result; ControlError (ServerNotRunning) otherwise."""
     check_path(path)
+    timeout = SLOW.get(command, TIMEOUT)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(TIMEOUT)
+        sock.settimeout(timeout)
         try:
             sock.connect(str(path))
         except (FileNotFoundError, ConnectionRefusedError):
@@ -54,7 +57,7 @@ def ask(path: Path, command: str, args: dict[str, Any] | None = None) -> Any:
             sock.sendall(encode_request(command, args))
             return decode_response(_read_line(sock))
         except TimeoutError:
-            raise ControlError(f"the server did not answer within {TIMEOUT:g} s") from None
+            raise ControlError(f"the server did not answer within {timeout:g} s") from None
         except ConnectionError as exc:
             raise ControlError(f"the server closed the connection: {exc}") from None
 

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import os
 import socket
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -97,17 +98,49 @@ def _hangup(view: ControlView, args: Mapping[str, Any]) -> Any:
     return {"call_id": call_id}
 
 
+def _reload(view: ControlView, args: Mapping[str, Any]) -> Any:
+    dry_run = args.get("dry_run", False)
+    if not isinstance(dry_run, bool) or set(args) - {"dry_run"}:
+        raise ControlError('reload takes one optional argument: {"dry_run": true|false}')
+    return view.reload(dry_run)  # a coroutine: reading the files must not stall the calls
+
+
 COMMANDS: dict[str, Command] = {
     "status": _status,
     "registrations": _registrations,
     "calls": _calls,
     "queues": _queues,
     "hangup": _hangup,
+    "reload": _reload,
 }
 
 
 def handle_line(view: ControlView, line: bytes | Oversized) -> bytes:
     """The reply line to one request line (never raises: a bug in a view is an error reply)."""
+    result = _dispatch(view, line)
+    if inspect.isawaitable(result):  # only the event loop's own handler awaits
+        if inspect.iscoroutine(result):
+            result.close()
+        return encode_error("this command needs the running server")
+    return result
+
+
+async def answer_line(view: ControlView, line: bytes | Oversized) -> bytes:
+    """``handle_line`` for the server, which also awaits commands that work in the
+    background (``reload``)."""
+    result = _dispatch(view, line)
+    if not inspect.isawaitable(result):
+        return result
+    try:
+        return encode_result(await result)
+    except ControlError as exc:
+        return encode_error(str(exc))
+    except Exception as exc:
+        log.exception("control request failed")
+        return encode_error(f"internal error: {exc!r}")
+
+
+def _dispatch(view: ControlView, line: bytes | Oversized) -> bytes | Awaitable[Any]:
     if isinstance(line, Oversized):
         return encode_error(f"request line longer than {line.limit} bytes")
     try:
@@ -116,7 +149,10 @@ def handle_line(view: ControlView, line: bytes | Oversized) -> bytes:
         if command is None:
             known = ", ".join(COMMANDS)
             raise ControlError(f"unknown command {request.command!r} (known: {known})")
-        return encode_result(command(view, request.args))
+        result = command(view, request.args)
+        if inspect.isawaitable(result):
+            return result
+        return encode_result(result)
     except ControlError as exc:
         return encode_error(str(exc))
     except Exception as exc:
@@ -204,7 +240,7 @@ class ControlServer:
                 data = await reader.read(CHUNK)
             if not data:
                 return
-            replies = [handle_line(self.view, line) for line in framer.feed(data)]
+            replies = [await answer_line(self.view, line) for line in framer.feed(data)]
             if replies:
                 writer.write(b"".join(replies))
                 async with asyncio.timeout(self.idle):

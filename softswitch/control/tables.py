@@ -115,7 +115,15 @@ def render_hangup(result: dict[str, Any]) -> str:
     return f"hung up {result['call_id']}"
 
 
+def render_reload(result: Any) -> str:
+    head = "applied" if result["applied"] else "not applied (dry run or no changes)"
+    lines = [f"reload: {head}", result["changes"]]
+    lines += [f"{key}: changed; restart to apply it" for key in result["needs_restart"]]
+    return "\n".join(lines)
+
+
 RENDERERS: dict[str, Callable[[Any], str]] = {
+    "reload": render_reload,
     "status": render_status,
     "registrations": render_registrations,
     "calls": render_calls,

@@ -10,7 +10,7 @@ in time as wall-clock Unix seconds.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 __all__ = [
     "AgentView",
@@ -97,4 +97,9 @@ class ControlView(Protocol):
     def queues(self) -> list[QueueView]: ...
     def hangup(self, call_id: str) -> bool:
         """End the live call with this Call-ID; False when there is none."""
+        ...
+
+    async def reload(self, dry_run: bool) -> dict[str, Any]:
+        """Read the config files again: what changed, applied unless ``dry_run``. Raises
+        ControlError listing every problem when the files are not a valid config."""
         ...

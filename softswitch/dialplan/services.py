@@ -16,16 +16,18 @@ import numpy.typing as npt
 
 from softswitch.call.features import MediaFeatures
 from softswitch.call.local import LocalApp, LocalSession, MediaServices
+from softswitch.call.outbound import OutboundDecision, TrunkCall
+from softswitch.call.switch import Inbound
 from softswitch.config.model import CompiledConfig
 from softswitch.config.routing_model import Actions
 from softswitch.dialplan.actions import ActionApp, ActionContext
 from softswitch.dialplan.conference import ConferenceService
 from softswitch.dialplan.inbound import InboundRouting
 from softswitch.dialplan.mail import PlaceKind
-from softswitch.dialplan.missed import MissedCalls
+from softswitch.dialplan.missed import MissedCalls, Outbox
 from softswitch.dialplan.outbound import OutboundRouting, SayThenReject
 from softswitch.dialplan.queue_app import QueueCallerApp, QueueRunner
-from softswitch.dialplan.voicemail_service import VoicemailService
+from softswitch.dialplan.voicemail_service import VoicemailService, mail_settings
 from softswitch.media.audiofile import AudioError
 from softswitch.media.conference import ConferenceBridge
 from softswitch.media.engine import MediaEngine
@@ -71,65 +73,102 @@ class MediaStack:
             config.server.state_dir / "recordings",
             self.ticker.wake,
         )
-        self.conferences = ConferenceService(
-            dict(config.conferences),
-            self.bridge,
-            self.engine,
-            self.moh,
-            self.system_prompt,
-            recordings=config.server.state_dir / "recordings",
-            wall=wall,
-        )
-        self.queues = QueueRunner(
-            config.queues,
-            config.server.state_dir / QUEUE_STATS,
-            busy,
-            registered,
-            self.moh,
-            self.system_prompt,
-            self._prompt,
-            monotonic,
-        )
+        self.wall = wall
+        self._busy, self._registered, self._mwi = busy, registered, mwi
         self.voicemail_store = VoicemailStore(config.server.state_dir)
+        # Missed-call mail waiting for a retry outlives a reload: one outbox for the process.
+        self.outbox = Outbox(mail_settings(config.email))
+        self._build(config, None)
+
+    def _build(self, config: CompiledConfig, old: CompiledConfig | None) -> None:
+        """What routing a call needs from ``config``. A reload builds it anew for the calls
+        that come next; calls in progress keep the objects they started with (their action
+        list's context, their queue, their room). Queues and rooms whose config did not
+        change are kept, so waiting callers and live rooms stay one set."""
+        self.config = config
+        monotonic = self.services.monotonic
+        recordings = config.server.state_dir / "recordings"
+        if old is None or dict(old.conferences) != dict(config.conferences):
+            self.conferences = ConferenceService(
+                dict(config.conferences),
+                self.bridge,
+                self.engine,
+                self.moh,
+                self.system_prompt,
+                recordings=recordings,
+                wall=self.wall,
+            )
+        if old is None or dict(old.queues) != dict(config.queues):
+            self.queues = QueueRunner(
+                config.queues,
+                config.server.state_dir / QUEUE_STATS,
+                self._busy,
+                self._registered,
+                self.moh,
+                self.system_prompt,
+                lambda name: self._prompt_of(config, name),
+                monotonic,
+            )
+            self.queues.on_missed = self._missed_queue
         self.voicemail = VoicemailService(
-            config, self.voicemail_store, self._prompt, self.system_prompt, wall, mwi
+            config,
+            self.voicemail_store,
+            lambda name: self._prompt_of(config, name),
+            self.system_prompt,
+            self.wall,
+            self._mwi,
         )
-        self.missed = MissedCalls.for_config(config, wall)
-        self.queues.on_missed = self._missed_queue
+        self.outbox.settings = mail_settings(config.email)
+        self.missed = MissedCalls(config, self.outbox, self.wall)
         codes = {*config.extensions, *(d.code for d in config.external_destinations.values())}
         codes |= {c.number for c in config.conferences.values()}
+        conferences, voicemail, queues = self.conferences, self.voicemail, self.queues
         context = ActionContext(
-            prompt=self._prompt,
+            prompt=lambda name: self._prompt_of(config, name),
             ivrs=dict(config.ivrs),
-            conference=lambda name: self.conferences.app_for(config.conferences[name].number),
+            conference=lambda name: conferences.app_for(config.conferences[name].number),
             codes=frozenset(codes),
             groups=dict(config.ring_groups),
-            delegate=self._delegate,
-            mailbox_of=self.voicemail.mailbox_of,
+            delegate=lambda kind, target, failure, then: _delegate(
+                queues, voicemail, kind, target, failure, then
+            ),
+            mailbox_of=voicemail.mailbox_of,
             missed=self._missed_at,
         )
         self.context = context
-        self.inbound = InboundRouting(config, context, wall)
+        self.inbound = InboundRouting(config, context, self.wall)
         self.outbound = OutboundRouting(
             config, lambda key, status: SayThenReject(self.system_prompt(key), status)
         )
 
-    def _prompt(self, name: str) -> Pcm:
-        """A configured prompt; one that cannot be read now (its file was removed after the
-        check, say) is logged and plays as nothing, so the call goes on to its next step."""
+    # What the switch asks of the routing of the moment (a reload replaces it).
+    def trunk_of(self, host: str) -> str | None:
+        return self.inbound.trunk_of(host)
+
+    def route_inbound(self, trunk: str, caller: str, name: str, called: str) -> Inbound:
+        return self.inbound.route(trunk, caller, name, called)
+
+    def route_outbound(
+        self, extension: str, dialled: str, presented: tuple[str, ...]
+    ) -> OutboundDecision:
+        return self.outbound.route(extension, dialled, presented)
+
+    def trunk_target(self, dialled: str) -> TrunkCall | None:
+        return self.outbound.target(dialled)
+
+    def reload(self, config: CompiledConfig) -> None:
+        """Route the calls that come next with ``config`` (already checked)."""
+        self._build(config, self.config)
+
+    def _prompt_of(self, config: CompiledConfig, name: str) -> Pcm:
+        """A prompt of ``config`` (the one the call started with); one that cannot be read
+        now (its file was removed after the check, say) is logged and plays as nothing, so
+        the call goes on to its next step."""
         try:
-            return self.prompts.get(self.config.prompts[name])
+            return self.prompts.get(config.prompts[name])
         except (AudioError, TtsError) as exc:
             log.warning("- prompt %s cannot be played: %s", name, exc)
             return np.zeros(0, np.int16)
-
-    def _delegate(
-        self, kind: str, target: str, failure: int, then: Callable[[Actions], None]
-    ) -> LocalApp | None:
-        """The app a ``queue:`` or ``voicemail:`` step hands the call to."""
-        if kind == "queue":
-            return QueueCallerApp(self.queues, target, then)
-        return self.voicemail.app_for(target, "busy" if failure == 486 else "unavailable")
 
     def voicemail_for(self, extension: str, status: int) -> LocalApp | None:
         """The voicemail that takes an unanswered call to ``extension`` (None: no mailbox)."""
@@ -167,12 +206,14 @@ class MediaStack:
             return ActionApp((action,), self.context)
         return None
 
-    def warm(self) -> None:
-        """Convert what calls will play (blocking: run it in a thread)."""
+    def warm(self, config: CompiledConfig | None = None) -> None:
+        """Convert what calls will play (blocking: run it in a thread); a reload warms the
+        prompts of the config it is about to apply."""
+        config = config or self.config
         for key in SYSTEM_TEXTS["en"]:
-            self.system_prompt(key)
-        for prompt in self.config.prompts.values():
-            self._prompt(prompt.name)
+            self.prompts.system_prompt(key, config.server.language)
+        for prompt in config.prompts.values():
+            self._prompt_of(config, prompt.name)
         for name in {DEFAULT_CLASS, *self.config.music_on_hold}:
             self.library.get(name)
         log.info("- prompts and music ready")
@@ -183,3 +224,17 @@ class MediaStack:
         self.bridge.close()  # a room still live: its recording's last second
         self.queues.close()
         self.voicemail_store.close()
+
+
+def _delegate(
+    queues: QueueRunner,
+    voicemail: VoicemailService,
+    kind: str,
+    target: str,
+    failure: int,
+    then: Callable[[Actions], None],
+) -> LocalApp | None:
+    """The app a ``queue:`` or ``voicemail:`` step hands the call to."""
+    if kind == "queue":
+        return QueueCallerApp(queues, target, then)
+    return voicemail.app_for(target, "busy" if failure == 486 else "unavailable")
