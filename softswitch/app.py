@@ -41,6 +41,7 @@ from softswitch.storage.history import CallHistory, history_path
 from softswitch.storage.registrations import RegistrationStore
 from softswitch.storage.secrets import SecretStore
 from softswitch.web import CallCounter, CountingGuard, CountingRelay, HttpServer, SwitchMetrics
+from softswitch.web.forms import register_forms
 
 try:
     import uvloop as _uvloop
@@ -203,6 +204,7 @@ class App:
         http = HttpServer(wall=self.clock.wall)
         metrics = SwitchMetrics(self, calls=self.call_counter, security=self.guard, rtp=self.relay)
         http.route("GET", "/metrics", metrics.handle)
+        register_forms(http, self)  # the agents' page: /agent
         await http.start(*where)
         return http
 

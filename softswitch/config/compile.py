@@ -32,6 +32,7 @@ from softswitch.config.checks import (
 from softswitch.config.compile_routing import compile_routing
 from softswitch.config.decode import DecodedConfig, Report
 from softswitch.config.dialing import COUNTRIES, dialing_plan
+from softswitch.config.forms import compile_forms
 from softswitch.config.linemap import KeyPath
 from softswitch.config.model import (
     CompiledConfig,
@@ -88,6 +89,7 @@ def compile_config(
         prompts=compile_prompts(decoded.prompts, server.language, base_dir, report),
         music_on_hold=music,
         conferences=compile_conferences(decoded.conferences, extensions, music, report),
+        forms=compile_forms(decoded.raw_sections.get("forms"), report),
     )
     return compile_routing(base, decoded.routing, report)
 

@@ -11,7 +11,7 @@ import pathlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from softswitch.config.dialing import COUNTRIES, DialingPlan, match_number, to_e164
 from softswitch.config.routing_model import (
@@ -29,6 +29,9 @@ from softswitch.config.routing_model import (
     Schedule,
     Trunk,
 )
+
+if TYPE_CHECKING:  # forms.py imports the decoder, which imports this module
+    from softswitch.config.forms import Form
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 RecordMode = Literal["none", "inbound", "outbound", "all"]
@@ -212,6 +215,9 @@ class CompiledConfig:
     mailboxes: Mapping[str, Mailbox] = field(default_factory=_empty)  # [voicemail.*]
     blocklist: Blocklist = field(default_factory=Blocklist)
     dialing: DialingPlan = COUNTRIES["ES"]  # server.country's prefixes
+    # [forms.*], by name. Not compared: diff.py reports [forms] from raw_sections (still raw
+    # for the decoder), and comparing it here too would report every change twice.
+    forms: Mapping[str, Form] = field(default_factory=_empty, compare=False)
     _by_username: Mapping[str, Extension] = field(init=False, repr=False, compare=False)
     _by_code: Mapping[str, Action] = field(init=False, repr=False, compare=False)
 

@@ -61,7 +61,8 @@ class ServerSection:
     max_message_size: int = 65535
     # Dialled by an extension for its own mailbox (PIN asked): 2-8 digits, * or #.
     voicemail_code: str = DEFAULT_VOICEMAIL_CODE
-    # "HOST:PORT" of the HTTP server (/metrics); "" = none. It has no login: keep it local.
+    # "HOST:PORT" of the HTTP server (/metrics without login, /agent with the extension's
+    # SIP credentials); "" = none. Plain HTTP: keep it on a trusted network.
     http_listen: str = ""
 
 
