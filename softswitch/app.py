@@ -32,6 +32,7 @@ from softswitch.sip.endpoint import SipEndpoint
 from softswitch.sip.location import Aor, LocationService
 from softswitch.sip.message import SipMessage
 from softswitch.sip.mwi_notify import MwiNotifier
+from softswitch.sip.mwi_subscriptions import MwiSubscriptions
 from softswitch.sip.registrar import Registrar
 from softswitch.sip.registration import Account, RegistrationService
 from softswitch.sip.transaction import TransactionLayer
@@ -117,6 +118,11 @@ class App:
         self.mwi = MwiNotifier(
             self.endpoint, self.location, server.domain, self.clock.wall, counts=self._vm_counts
         )
+        # Phones that SUBSCRIBE to their mailbox get their NOTIFYs in that dialog instead.
+        self.mwi_subscriptions = MwiSubscriptions(
+            self.endpoint, server.domain, counts=self.mwi.counts_for
+        )
+        self.mwi.subscriptions = self.mwi_subscriptions
         self.media = MediaStack(
             self.config,
             self.relay,
@@ -154,6 +160,7 @@ class App:
             voicemail=self.media.voicemail_for,
             on_registered=self._registered,
             on_refused=self._refused,
+            subscribe=self.mwi_subscriptions.handle_subscribe,
         )
         self.endpoint.tu = self.switch
         self.b2bua.on_missed = lambda call, status: self.media.missed_call(
@@ -340,6 +347,9 @@ class App:
             await asyncio.sleep(HOUSEKEEPING_INTERVAL)
             now = self.clock.monotonic()
             self.b2bua.handle_timer(now)
+            due = self.mwi_subscriptions.next_deadline()
+            if due is not None and due <= now:
+                self.mwi_subscriptions.handle_timer(now)
             expired = self.location.expire(self.clock.wall())
             for binding in expired:
                 log.info("- registration of %s at %s expired", binding.aor, binding.contact)

@@ -55,7 +55,7 @@ KNOWN_METHODS = frozenset(
         "REFER",
     }
 )
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER, SUBSCRIBE"
 SUPPORTED_OPTIONS = frozenset({"replaces", "outbound", "path", "gruu"})
 ACCEPTED_TYPES = frozenset({"application/sdp", "*/*", "application/*"})
 
@@ -115,7 +115,10 @@ class Switch:
         on_registered: Callable[[str], None] = lambda extension: None,
         # (Call-ID, caller, caller name, called, the decision): a trunk's call refused at once
         on_refused: Callable[[str, str, str, str, Inbound], None] = lambda *refused: None,
+        # (txn, request, flow, the subscriber's extension, now): message-summary subscriptions
+        subscribe: Callable[[ServerTxn, SipRequest, Flow, str, float], None] | None = None,
     ) -> None:
+        self.subscribe = subscribe
         self.on_refused = on_refused
         self.on_registered = on_registered
         self.voicemail = voicemail  # (extension, why it was not answered) -> its mailbox's app
@@ -142,6 +145,12 @@ class Switch:
         if method not in KNOWN_METHODS:
             raise SipError(501, reason_for(501), (("allow", ALLOW),))
         _check_common(request)
+        if method == "SUBSCRIBE" and self.subscribe is not None:
+            # Its own dialogs (refreshes too), for the subscriber's own mailbox: who is it?
+            user = self._authenticate(txn, request, flow, now)
+            if user is not None:
+                self.subscribe(txn, request, flow, user.number, now)
+            return
         if request.to.tag is not None:
             self.b2bua.on_in_dialog(txn, request, flow, now)
         elif method == "REGISTER":

@@ -42,7 +42,7 @@ from softswitch.sip.transport import Flow, SipTransport, local_address_for
 log = logging.getLogger("softswitch.sip")
 
 MAGIC_COOKIE = "z9hG4bK"
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REGISTER, SUBSCRIBE"
 REASONS = {
     100: "Trying",
     180: "Ringing",
