@@ -19,6 +19,7 @@ from typing import Any
 
 from softswitch.call.b2bua import B2bua
 from softswitch.call.calls import Call
+from softswitch.call.local import Dialer
 from softswitch.call.media import CallMedia
 from softswitch.call.switch import Inbound, Switch, User
 from softswitch.clock import Clock, RealClock
@@ -42,6 +43,7 @@ from softswitch.storage.history import CallHistory, history_path
 from softswitch.storage.registrations import RegistrationStore
 from softswitch.storage.secrets import SecretStore
 from softswitch.web import CallCounter, CountingGuard, CountingRelay, HttpServer, SwitchMetrics
+from softswitch.web.click_to_call import register_click_to_call
 from softswitch.web.forms import register_forms
 
 try:
@@ -176,6 +178,11 @@ class App:
         self.mail_task: asyncio.Task[None] | None = None  # voicemail mail; a reload restarts it
         self.trunks = trunk_clients(self.endpoint, self.config.trunks.values(), clock=self.clock)
 
+    @property
+    def dialer(self) -> Dialer:
+        """How a call the switch answered (or placed) rings extensions and numbers."""
+        return self.switch.dial
+
     def set_users(self, config: CompiledConfig) -> None:
         """The extensions of ``config`` as the switch and the registrar look them up."""
         by_name: dict[str, User] = {}
@@ -212,6 +219,7 @@ class App:
         metrics = SwitchMetrics(self, calls=self.call_counter, security=self.guard, rtp=self.relay)
         http.route("GET", "/metrics", metrics.handle)
         register_forms(http, self)  # the agents' page: /agent
+        register_click_to_call(http, self)  # answers 404 while no token is configured
         await http.start(*where)
         return http
 

@@ -268,6 +268,9 @@ class B2bua:
                 leg.relayed[id(txn)] = origin
 
     def _invite_response(self, leg: Leg, response: SipResponse, again: bool, now: float) -> None:
+        if leg.side == "a":  # a call we placed (click-to-call): the first phone's answer
+            self._originated_response(leg, response, again)
+            return
         call = leg.call
         status = response.status
         if status < 200:
@@ -327,6 +330,51 @@ class B2bua:
             self._fail_a(call, exc.status, exc.reason, exc.extra_headers)
             return
         log.info("%s answered by %s (%s)", call.call_id, call.callee, leg.flow)
+
+    def _originated_response(self, leg: Leg, response: SipResponse, again: bool) -> None:
+        """Leg A of a call the switch placed: ringing, refused, or answered (the call's
+        ``on_originated`` takes it from there, as a LocalSession)."""
+        call, status = leg.call, response.status
+        if status < 200:
+            if status > 100:
+                update_from_response(leg.dialog, response)
+                leg.got_provisional = True
+                leg.state = LegState.EARLY
+                if leg.cancel_pending:
+                    self._send_cancel(leg)
+            return
+        if status >= 300:
+            leg.final_status = status
+            leg.state = LegState.ENDED
+            log.info("%s %s did not take the call: %d", call.call_id, call.caller, status)
+            self._fail_a(call, status, None)
+            return
+        if again:
+            if leg.ack is not None:
+                self.endpoint.send_stateless(leg.ack, leg.flow)
+            return
+        update_from_response(leg.dialog, response)
+        self.ack_2xx(leg)
+        leg.state = LegState.CONFIRMED
+        leg.dialog.confirmed = True
+        answer = answer_of(response)
+        if call.ended or answer is None or call.on_originated is None:
+            self._bye(leg)
+            self._fail_a(call, 488, None)
+            return
+        call.ring_deadline = None
+        call.on_originated(answer)
+
+    def place(self, call: Call, leg: Leg, offer: SessionDescription, ring_time: float) -> None:
+        """Send leg A's INVITE for a call the switch places (``call.on_originated`` set)."""
+        call.a = leg
+        leg.sdp_sent = offer
+        self.dialogs[leg.dialog.key] = leg
+        self.calls.add(call)
+        self._send_invite(leg, 70)
+        call.ring_deadline = self.endpoint.clock.monotonic() + ring_time
+        self._schedule(call, call.ring_deadline)
+        self.endpoint.flush()
 
     def _provisional_to_a(self, call: Call, leg: Leg, response: SipResponse) -> None:
         assert call.media is not None and call.a.invite_server is not None
@@ -398,7 +446,11 @@ class B2bua:
         self._fail_a(call, _best_failure(statuses), None)
 
     def on_timeout(self, leg: Leg, txn: Any, status: int, now: float) -> None:
-        if txn is leg.invite_client:
+        if txn is leg.invite_client and leg.side == "a":
+            leg.final_status = status
+            leg.state = LegState.ENDED
+            self._fail_a(leg.call, status, None)
+        elif txn is leg.invite_client:
             leg.final_status = status
             leg.state = LegState.ENDED
             self._fork_done(leg.call, leg)
@@ -490,6 +542,8 @@ class B2bua:
         if call.a.state in (LegState.CALLING, LegState.EARLY) and source is None:
             self._fail_a(call, 480 if why == "no answer" else 503, None)
             return
+        if call.a.invite_client is not None and call.a.state in (LegState.CALLING, LegState.EARLY):
+            self._cancel_fork(call.a)  # a call we placed, its first phone still ringing
         for leg in [call.a, *call.forks]:
             if leg is source or leg.state is LegState.ENDED:
                 continue
@@ -570,6 +624,8 @@ class B2bua:
         txn = call.a.invite_server
         if txn is not None and txn.status < 200:
             self.endpoint.respond(txn, status, reason, to_tag=call.a.tag, extra=extra)
+        if call.a.invite_client is not None and call.a.state in (LegState.CALLING, LegState.EARLY):
+            self._cancel_fork(call.a)  # a call we placed: stop ringing its first phone
         for fork in call.forks:
             if fork.state in (LegState.CALLING, LegState.EARLY):
                 self._cancel_fork(fork)

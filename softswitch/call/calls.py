@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,6 +48,9 @@ class Call:
         self.outcome = ""  # how it ended, when not plain answered/no answer: voicemail...
         self.final_status = 0  # the failure the caller got, if it was never answered
         self.wall_started = 0.0  # wall-clock time of the INVITE (started is monotonic)
+        # A call the switch placed itself (click-to-call): leg A is ours, as UAC; this gets
+        # the answer of the phone it rang first.
+        self.on_originated: Callable[[SessionDescription], None] | None = None
 
     @property
     def call_id(self) -> str:

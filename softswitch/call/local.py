@@ -55,6 +55,7 @@ __all__ = [
     "MediaServices",
     "SessionApp",
     "answer_locally",
+    "pick_codec",
 ]
 
 log = logging.getLogger("softswitch.call")
@@ -109,7 +110,7 @@ class MediaServices:
     monotonic: Callable[[], float]
 
 
-def _pick_codec(offer: SessionDescription) -> tuple[str, str]:
+def pick_codec(offer: SessionDescription) -> tuple[str, str]:
     """(payload type, name) of the first G.711 law the caller offers: we must decode it."""
     for pt, name in voice_codecs(offer).items():
         if name in CODECS:
@@ -346,7 +347,7 @@ async def answer_locally(
     txn = call.a.invite_server
     assert txn is not None
     try:
-        codec = _pick_codec(offer)
+        codec = pick_codec(offer)
         endpoint = await services.relay.open_endpoint()
     except SipError as exc:
         b2bua.fail(call, exc.status, exc.reason, exc.extra_headers)

@@ -341,11 +341,11 @@ class Switch:
         call.caller_name = caller.name
         log.info("%s INVITE from %s to service %s", call.call_id, caller.number, target)
         self.b2bua.spawn(
-            answer_locally(self.b2bua, self.media, call, offer, app, self._dial, early=early)
+            answer_locally(self.b2bua, self.media, call, offer, app, self.dial, early=early)
         )
         return call
 
-    def _dial(self, session: LocalSession, numbers: list[str], ring_time: float | None) -> int:
+    def dial(self, session: LocalSession, numbers: list[str], ring_time: float | None) -> int:
         """Ring extensions and ``external:NAME`` destinations together for a call the switch
         answered (0 when something rings), or say why nothing can: 404 none exists, 480 no
         extension has a phone registered (and no external one is among them)."""
@@ -387,7 +387,7 @@ class Switch:
         log.info("%s %s did not answer (%d): voicemail", call.call_id, call.callee, status)
         self.b2bua.stop_ringing(call)
         offer = call.offer_a
-        self.b2bua.spawn(answer_locally(self.b2bua, self.media, call, offer, app, self._dial))
+        self.b2bua.spawn(answer_locally(self.b2bua, self.media, call, offer, app, self.dial))
         return True
 
     def _authenticate(

@@ -123,6 +123,9 @@ def compile_server(section: ServerSection, state_base: Path, report: Report) -> 
     _check_expires(section, report)
     # Its clashes with dialable codes are checked once every code is known (compile_routing).
     check_feature_code(section.voicemail_code, at("voicemail_code"), report)
+    token = section.click_to_call_token
+    if token and (len(token) < 16 or not token.isprintable() or " " in token):
+        report(at("click_to_call_token"), "must be 16 or more printable characters, no spaces")
     size = section.max_message_size
     if not _MIN_MESSAGE_SIZE <= size <= _MAX_MESSAGE_SIZE:
         report(at("max_message_size"), f"must be {_MIN_MESSAGE_SIZE}..{_MAX_MESSAGE_SIZE} bytes")
@@ -143,6 +146,7 @@ def compile_server(section: ServerSection, state_base: Path, report: Report) -> 
         country=country,
         voicemail_code=section.voicemail_code,
         http_listen=_http_listen(section.http_listen, report) if section.http_listen else None,
+        click_to_call_token=section.click_to_call_token,
     )
 
 

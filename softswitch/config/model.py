@@ -102,6 +102,7 @@ class ServerConfig:
     # one of the dialable codes of CompiledConfig.dial_code.
     voicemail_code: str = DEFAULT_VOICEMAIL_CODE
     http_listen: tuple[str, int] | None = None  # (host, port) of /metrics; None = no server
+    click_to_call_token: str = field(default="", repr=False)  # "" = click-to-call is off
 
 
 @dataclass(frozen=True, slots=True)

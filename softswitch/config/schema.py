@@ -64,6 +64,8 @@ class ServerSection:
     # "HOST:PORT" of the HTTP server (/metrics without login, /agent with the extension's
     # SIP credentials); "" = none. Plain HTTP: keep it on a trusted network.
     http_listen: str = ""
+    # Click-to-call (POST /click-to-call): the Bearer token it needs; "" = off.
+    click_to_call_token: str = ""
 
 
 @dataclass(frozen=True, slots=True)

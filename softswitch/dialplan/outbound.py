@@ -53,7 +53,7 @@ class OutboundRouting:
             action = config.dial_code(dialled)
             if action is not None and action.kind == "external":
                 destination = config.external_destinations.get(action.target)
-        number = destination.number if destination is not None else dialled
+        number = destination.number if destination is not None else name
         found = config.outbound_route(number)
         if found is None:
             return None

@@ -1,4 +1,5 @@
-"""``server.http_listen``: where /metrics is served; "HOST:PORT" with an IP host, or nothing."""
+"""``server.http_listen`` (where /metrics, /agent and /click-to-call are served) and
+``server.click_to_call_token``."""
 
 from __future__ import annotations
 
@@ -32,3 +33,13 @@ def test_refused_with_its_key_path_and_line(tmp_path: Path, value: str) -> None:
     assert issue.key_path == "server.http_listen"
     assert issue.line == 2
     assert value in issue.message
+
+
+def test_a_short_click_to_call_token_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "pbx.toml"
+    path.write_text('[server]\nclick_to_call_token = "short"\n[extensions.1001]\n', "utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    (issue,) = caught.value.issues
+    assert (issue.key_path, issue.line) == ("server.click_to_call_token", 2)
+    assert "short" not in issue.message  # a secret, even a bad one, is not echoed

@@ -106,7 +106,8 @@ def write_config(
     extra: str = "",
     keys: dict[str, str] | None = None,
 ) -> None:
-    """``keys``: more TOML lines per extension number (``outbound = true``)."""
+    """``keys``: more TOML lines per extension number (``outbound = true``), and under
+    ``"server"`` for the [server] table."""
     lines = [
         "[server]",
         f"domain = {_toml_str(HOST)}",
@@ -114,6 +115,7 @@ def write_config(
         f'rtp_ports = "{rtp[0]}-{rtp[1]}"',
         'state_dir = "state"',
         f"ring_time = {ring_time}",
+        *([keys["server"]] if keys and "server" in keys else []),
         "",
         "[security]",
         "max_auth_failures = 10",
