@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import logging
 import sys
 from pathlib import Path
@@ -27,6 +28,7 @@ from softswitch.storage.history import (
     CallHistory,
     CallRecord,
     HistoryError,
+    MissedCount,
     history_path,
 )
 from softswitch.storage.history_export import to_csv, to_json
@@ -128,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
 
 # -- `softswitch calls` with a history option: finished calls, read from the file -------------
 
-_HISTORY_OPTIONS = ("history", "since", "until", "direction", "extension", "csv")
+_HISTORY_OPTIONS = ("history", "since", "until", "direction", "extension", "csv", "missed_by")
 
 
 def add_history_options(calls: argparse.ArgumentParser) -> None:
@@ -147,6 +149,11 @@ def add_history_options(calls: argparse.ArgumentParser) -> None:
         "--extension", metavar="N", help="calls the extension made, was called on or answered"
     )
     group.add_argument("--csv", action="store_true", help="CSV, Asterisk cdr_csv columns first")
+    group.add_argument(
+        "--missed-by",
+        choices=("extension", "group", "queue"),
+        help="the missed-calls view: how many each missed, and the latest",
+    )
 
 
 def wants_history(args: argparse.Namespace) -> bool:
@@ -177,18 +184,35 @@ def run_history(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         history = CallHistory(history_path(config.server.state_dir), read_only=True)
         try:
-            records = history.query(start, end, args.direction, extension=args.extension)
+            if args.missed_by:
+                missed = history.missed(args.missed_by, start, end)
+            else:
+                records = history.query(start, end, args.direction, extension=args.extension)
         finally:
             history.close()
     except HistoryError as exc:
         err.write(f"softswitch calls: {exc}\n")
         return 1
+    if args.missed_by:
+        return _print_missed(missed, args, zone, out)
     if args.csv:
         to_csv(records, out, zone)
     elif args.json:
         out.write(to_json(records) + "\n")
     else:
         out.write(history_table(records, zone) + "\n")
+    return 0
+
+
+def _print_missed(
+    missed: list[MissedCount], args: argparse.Namespace, zone: ZoneInfo, out: TextIO
+) -> int:
+    if args.json:
+        rows = [{"name": m.name, "missed": m.count, "last": m.last.isoformat()} for m in missed]
+        out.write(json.dumps(rows) + "\n")
+        return 0
+    lines = [(m.name, str(m.count), f"{m.last.astimezone(zone):%Y-%m-%d %H:%M}") for m in missed]
+    out.write(table((args.missed_by.upper(), "MISSED", "LAST"), lines) + "\n")
     return 0
 
 

@@ -103,6 +103,7 @@ class B2bua:
         if max_forwards <= 1:
             raise SipError(483, "Too Many Hops")
         call = self.new_call(txn, request, flow, caller[0], callee, now)
+        call.caller_name = caller[1]
         call.offer_a = offer
         call.record = record
         dialog = call.a.dialog
