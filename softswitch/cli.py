@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     creds = sub.add_parser("credentials", help="print an extension's SIP username and password")
     creds.add_argument("extension")
     creds.add_argument("--config", type=Path)
+    creds.add_argument("--json", action="store_true", help="JSON for scripts")
     prompts = sub.add_parser(
         "prompts", help="convert every prompt and music-on-hold track ahead of time"
     )
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     days.add_argument(
         "--language", help='of the names, e.g. "es", "en_US" (default: the country\'s)'
     )
+    days.add_argument("--json", action="store_true", help="JSON for scripts")
     graph = sub.add_parser("graph", help="draw what happens to a call on a number")
     graph.add_argument("number", help="a configured number, in any usual spelling")
     graph.add_argument("--config", type=Path)
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         return run_check(args.config, sys.stdout, probe=probe_audio)
     if args.command == "credentials":
-        return run_credentials(args.config, args.extension, sys.stdout)
+        return run_credentials(args.config, args.extension, sys.stdout, args.json)
     if args.command == "prompts":
         return run_prompts(args.config, sys.stdout, sys.stderr)
     if args.command == "calls" and wants_history(args):
@@ -112,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         return run_graph(args.config, args.number, args.format, args.output, sys.stdout, sys.stderr)
     if args.command == "holidays":
         year = args.year or datetime.date.today().year
-        return run_holidays(args.country, args.subdivision, year, args.language, sys.stdout)
+        return run_holidays(
+            args.country, args.subdivision, year, args.language, sys.stdout, args.json
+        )
     setup_logging(args.log_level)
     try:
         config = load_config(args.config)
@@ -280,7 +284,12 @@ def run_prompts(path: Path | None, out: TextIO, err: TextIO) -> int:
 
 
 def run_holidays(
-    country: str, subdivision: str | None, year: int, language: str | None, out: TextIO
+    country: str,
+    subdivision: str | None,
+    year: int,
+    language: str | None,
+    out: TextIO,
+    as_json: bool = False,
 ) -> int:
     """Print ``YYYY-MM-DD name`` per holiday, by date, and return 0; for a country or
     subdivision the holidays package does not know, say so on stderr and return 2."""
@@ -289,6 +298,10 @@ def run_holidays(
     except NotImplementedError:
         print(_unknown_place(country, subdivision), file=sys.stderr)
         return 2
+    if as_json:
+        rows = [{"date": day.isoformat(), "name": name} for day, name in days.items()]
+        out.write(json.dumps(rows, ensure_ascii=False) + "\n")
+        return 0
     for day, name in days.items():
         out.write(f"{day.isoformat()} {name}\n")
     return 0

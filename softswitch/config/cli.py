@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
@@ -30,7 +31,7 @@ def run_check(path: Path | None, out: TextIO, probe: AudioProbe | None = None) -
     return 0
 
 
-def run_credentials(path: Path | None, ext: str, out: TextIO) -> int:
+def run_credentials(path: Path | None, ext: str, out: TextIO, as_json: bool = False) -> int:
     """Print an extension's SIP username and password, generating the password if needed.
 
     ``ext`` is an extension number, or failing that a username.
@@ -50,7 +51,11 @@ def run_credentials(path: Path | None, ext: str, out: TextIO) -> int:
         except (OSError, SecretStoreError) as exc:
             out.write(f"cannot get the generated password: {exc}\n")
             return 1
-    out.write(f"username: {extension.username}\npassword: {password}\n")
+    if as_json:
+        found = {"extension": extension.number, "username": extension.username}
+        out.write(json.dumps({**found, "password": password}) + "\n")
+    else:
+        out.write(f"username: {extension.username}\npassword: {password}\n")
     return 0
 
 
