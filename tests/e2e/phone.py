@@ -21,6 +21,7 @@ import socket
 import time
 import wave
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -581,6 +582,17 @@ def listen(
     # The bridge removes a recorder (and the writer finalises the WAV header) on its next
     # clock tick, not in stop_record: reading at once can see a header with no data.
     ep.sleep(0.1)
+
+
+def talk_both_ways(ep: PjEndpoint, a: PhoneCall, b: PhoneCall, where: Path) -> None:
+    """``a`` plays 700 Hz and ``b`` 1300 Hz; each must hear the other's tone (FFT)."""
+    a.play_tone(700)
+    b.play_tone(1300)
+    at_a, at_b = str(where / "heard-by-a.wav"), str(where / "heard-by-b.wav")
+    listen(ep, [(a, at_a), (b, at_b)], seconds=1.5, settle=0.5)
+    heard_b, heard_a = analyse_tone(at_b, 700), analyse_tone(at_a, 1300)
+    assert heard_b["ok"], f"the callee side does not hear the caller side: {heard_b}"
+    assert heard_a["ok"], f"the caller side does not hear the callee side: {heard_a}"
 
 
 def analyse_tone(

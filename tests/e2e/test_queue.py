@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import HOST, Pbx, Server
-from .phone import Phone, PhoneCall, PjEndpoint, analyse_tone, listen
+from .phone import Phone, PjEndpoint, talk_both_ways
 
 pytestmark = pytest.mark.e2e
 
@@ -45,17 +45,6 @@ wrapup = 0
 """
 
 
-def _talk(ep: PjEndpoint, call: PhoneCall, agent: PhoneCall, tmp_path: Path) -> None:
-    """Both directions carry audio: each side finds the other's tone."""
-    call.play_tone(700)
-    agent.play_tone(1300)
-    at_caller, at_agent = str(tmp_path / "caller.wav"), str(tmp_path / "agent.wav")
-    listen(ep, [(call, at_caller), (agent, at_agent)], seconds=1.5, settle=0.5)
-    heard_agent, heard_caller = analyse_tone(at_agent, 700), analyse_tone(at_caller, 1300)
-    assert heard_agent["ok"], f"the agent does not hear the caller: {heard_agent}"
-    assert heard_caller["ok"], f"the caller does not hear the agent: {heard_caller}"
-
-
 def test_ivr_option_two_queues_the_caller_and_an_agent_talks(
     ep: PjEndpoint,
     server_factory: Callable[..., Server],
@@ -76,7 +65,7 @@ def test_ivr_option_two_queues_the_caller_and_an_agent_talks(
     ringing.answer(200)
     ringing.wait_state("CONFIRMED", 10)
     ringing.wait_media(5)
-    _talk(ep, call, ringing, tmp_path)
+    talk_both_ways(ep, call, ringing, tmp_path)
     call.hangup()
     ringing.wait_state("DISCONNECTED", 5)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import HOST, Pbx, Server
-from .phone import Phone, PjEndpoint, analyse_tone, listen
+from .phone import Phone, PjEndpoint, analyse_tone, listen, talk_both_ways
 
 pytestmark = pytest.mark.e2e
 
@@ -60,13 +60,6 @@ def test_did_reaches_the_ivr_and_option_two_rings_the_agent(
     ringing.answer(200)
     ringing.wait_state("CONFIRMED", 10)
     ringing.wait_media(5)
-    call.play_tone(700)
-    ringing.play_tone(1300)
-    at_caller, at_agent = str(tmp_path / "caller.wav"), str(tmp_path / "agent.wav")
-    listen(ep, [(call, at_caller), (ringing, at_agent)], seconds=1.5, settle=0.5)
-    heard_agent = analyse_tone(at_agent, 700)
-    heard_caller = analyse_tone(at_caller, 1300)
-    assert heard_agent["ok"], f"the agent does not hear the caller: {heard_agent}"
-    assert heard_caller["ok"], f"the caller does not hear the agent: {heard_caller}"
+    talk_both_ways(ep, call, ringing, tmp_path)
     call.hangup()
     ringing.wait_state("DISCONNECTED", 5)
