@@ -31,7 +31,6 @@ from softswitch.dialplan.mail import (
     build_missed_call_mail,
     deliver_due,
 )
-from softswitch.dialplan.voicemail_service import mail_settings
 
 __all__ = ["MissedCalls", "Outbox"]
 
@@ -83,10 +82,6 @@ class MissedCalls:
         self.outbox = outbox
         self.wall = wall
         self._zone = ZoneInfo(config.server.timezone)
-
-    @classmethod
-    def for_config(cls, config: CompiledConfig, wall: Callable[[], float]) -> MissedCalls:
-        return cls(config, Outbox(mail_settings(config.email)), wall)
 
     def _address(self, kind: PlaceKind, name: str) -> tuple[str | None, str]:
         """(where the mail goes, the place's description) for a place, if it wants mail."""

@@ -48,7 +48,6 @@ __all__ = [
     "Handler",
     "HttpServer",
     "Router",
-    "parse_listen",
 ]
 
 log = logging.getLogger("softswitch.web")
@@ -242,15 +241,3 @@ async def _read_request(reader: asyncio.StreamReader, parser: RequestParser) -> 
 
 def _line(request: Request) -> tuple[str, str]:
     return request.method, request.target[:200]
-
-
-def parse_listen(text: str) -> tuple[str, int]:
-    """``"127.0.0.1:8080"``, ``"[::1]:8080"`` or ``"localhost:8080"`` -> (host, port)."""
-    host, colon, port = text.strip().rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif ":" in host:
-        raise ValueError(f"an IPv6 address is written in brackets: {text!r}")
-    if not colon or not host or not (port.isascii() and port.isdigit()) or int(port) > 65535:
-        raise ValueError(f"expected HOST:PORT, got {text!r}")
-    return host, int(port)

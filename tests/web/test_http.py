@@ -22,7 +22,7 @@ from softswitch.web.http import (
     error_response,
     text_response,
 )
-from softswitch.web.server import HttpServer, Router, parse_listen
+from softswitch.web.server import HttpServer, Router
 
 HOST = "127.0.0.1"
 SMALL = Limits(request_line=32, headers=64, header_count=3, body=10)
@@ -226,20 +226,6 @@ def test_router_refuses_bad_routes(method: str, path: str) -> None:
     router.add("GET", "/dup", _ok)
     with pytest.raises(ValueError):
         router.add(method, path, _ok)
-
-
-@pytest.mark.parametrize(
-    ("text", "address"),
-    [("127.0.0.1:8080", ("127.0.0.1", 8080)), ("[::1]:0", ("::1", 0)), ("pbx:80", ("pbx", 80))],
-)
-def test_parse_listen(text: str, address: tuple[str, int]) -> None:
-    assert parse_listen(text) == address
-
-
-@pytest.mark.parametrize("text", ["8080", ":8080", "::1:80", "a:b", "a:70000", "a:", "a:٣"])
-def test_parse_listen_refuses(text: str) -> None:
-    with pytest.raises(ValueError):
-        parse_listen(text)
 
 
 # --------------------------------------------------------------------------- server
