@@ -195,24 +195,10 @@ class B2bua:
         host_b: str,
     ) -> None:
         assert call.media is not None
-        flow = _binding_flow(binding)
-        number, name = caller
         trunk = binding if isinstance(binding, TrunkBinding) else None
-        local_uri = (
-            f"{quote(name)} <sip:{number}@{self.domain}>"
-            if name
-            else f"<sip:{number}@{self.domain}>"
-        )
-        dialog = Dialog(
-            call_id=new_call_id(host_b),
-            local_tag=new_tag(),
-            remote_tag=None,
-            local_uri=local_uri,
-            remote_uri=f"<{binding.contact}>" if trunk else f"<sip:{call.callee}@{self.domain}>",
-            remote_target=binding.contact,
-            local_contact=self.endpoint.contact(flow, number),
-            flow=flow,
-        )
+        to = f"<{binding.contact}>" if trunk else f"<sip:{call.callee}@{self.domain}>"
+        dialog = self.uac_dialog(binding, caller, to, host_b)
+        flow = dialog.flow
         leg = Leg(weakref.ref(call), "b", dialog, flow, Origin(), target=binding.aor)
         if trunk is not None and trunk.username and trunk.password:
             leg.auth = DigestClient(trunk.username, trunk.password, lambda: POOL.hex(8))
@@ -221,6 +207,22 @@ class B2bua:
         self._send_invite(leg, max_forwards)
         call.forks.append(leg)
         self.dialogs[dialog.key] = leg
+
+    def uac_dialog(self, binding: Binding, caller: tuple[str, str], to: str, host: str) -> Dialog:
+        """A dialog we start towards ``binding`` as ``caller`` (number, name), To ``to``."""
+        flow = _binding_flow(binding)
+        number, name = caller
+        uri = f"<sip:{number}@{self.domain}>"
+        return Dialog(
+            call_id=new_call_id(host),
+            local_tag=new_tag(),
+            remote_tag=None,
+            local_uri=f"{quote(name)} {uri}" if name else uri,
+            remote_uri=to,
+            remote_target=binding.contact,
+            local_contact=self.endpoint.contact(flow, number),
+            flow=flow,
+        )
 
     def _send_invite(self, leg: Leg, max_forwards: int, auth: tuple[Header, ...] = ()) -> None:
         assert leg.sdp_sent is not None

@@ -21,8 +21,6 @@ from softswitch.call.offers import OUR_OFFER
 from softswitch.errors import SipError
 from softswitch.rtp.offer_answer import NoCommonCodec, Origin, event_payload_type, rewrite_offer
 from softswitch.rtp.sdp import SessionDescription, parse_sdp
-from softswitch.sip.dialog import Dialog, new_call_id, new_tag
-from softswitch.sip.headers import quote
 from softswitch.sip.location import Binding
 from softswitch.sip.transport import Flow
 
@@ -48,20 +46,8 @@ async def originate(
     endpoint = await services.relay.open_endpoint()
     flow = Flow(binding.transport, binding.source_host, binding.source_port)
     host = b2bua.endpoint.local_host(flow)
-    number, name = shown
-    local_uri = (
-        f"{quote(name)} <sip:{number}@{b2bua.domain}>" if name else f"<sip:{number}@{b2bua.domain}>"
-    )
-    dialog = Dialog(
-        call_id=new_call_id(host),
-        local_tag=new_tag(),
-        remote_tag=None,
-        local_uri=local_uri,
-        remote_uri=f"<sip:{binding.aor}@{b2bua.domain}>",
-        remote_target=binding.contact,
-        local_contact=b2bua.endpoint.contact(flow, number),
-        flow=flow,
-    )
+    dialog = b2bua.uac_dialog(binding, shown, f"<sip:{binding.aor}@{b2bua.domain}>", host)
+    number = shown[0]
     now = services.monotonic()
     call = Call(b2bua, None, binding.aor, number, now)
     call.wall_started = b2bua.endpoint.clock.wall()
