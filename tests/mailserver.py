@@ -1,18 +1,24 @@
-"""A real SMTP server for tests: ``aiosmtpd`` on 127.0.0.1, collecting what it receives."""
+"""A real SMTP server for tests: ``aiosmtpd`` on 127.0.0.1, collecting what it receives.
+
+Loaded as a pytest plugin (``-p mailserver`` in pyproject.toml): the ``smtp`` fixture is
+there for every test directory.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import email
 import email.policy
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
 
-__all__ = ["Collector", "MailServer", "smtp_server"]
+__all__ = ["Collector", "MailServer", "smtp", "smtp_server"]
 
 
 @dataclass
@@ -45,3 +51,13 @@ def smtp_server(port: int = 0) -> tuple[Collector, MailServer]:
     controller = MailServer(handler, hostname="127.0.0.1", port=port)
     controller.start()
     return handler, controller
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Collector, int]]:
+    """A running server on a free port: (what it received, its port)."""
+    handler, controller = smtp_server()
+    try:
+        yield handler, controller.port
+    finally:
+        controller.stop()

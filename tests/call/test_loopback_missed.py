@@ -4,26 +4,16 @@ ring group nobody answers, a full queue; each sends one mail naming the caller a
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
-from mailserver import Collector, smtp_server
+from mailserver import Collector
 from sipclient import RtpSocket, make_sdp, new_tag
 
 if TYPE_CHECKING:
     from conftest import SwitchFactory
 
 TRUNK_HOST = "127.0.0.2"
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Collector, int]]:
-    handler, controller = smtp_server()
-    try:
-        yield handler, controller.port
-    finally:
-        controller.stop()
 
 
 def _config(port: int) -> str:

@@ -11,7 +11,7 @@ import asyncio
 import io
 import logging
 import socket
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
@@ -58,15 +58,6 @@ password = "carmen-1003-secret-pass"
 [voicemail.general]
 email = "oficina@example.com"
 """
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Collector, int]]:
-    handler, controller = smtp_server()
-    try:
-        yield handler, controller.port
-    finally:
-        controller.stop()
 
 
 def closed_port() -> int:

@@ -4,11 +4,11 @@ it; the extension's phone gets the message-waiting NOTIFY; with the PIN, *97 pla
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from mailserver import Collector, smtp_server
+from mailserver import Collector
 
 from softswitch.sip.mwi import parse_message_summary
 
@@ -16,15 +16,6 @@ from .conftest import Pbx, Server
 from .phone import Phone, PjEndpoint, analyse_tone, listen
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Collector, int]]:
-    handler, controller = smtp_server()
-    try:
-        yield handler, controller.port
-    finally:
-        controller.stop()
 
 
 def _voicemail(port: int) -> str:
