@@ -1,5 +1,6 @@
-"""Command line: ``softswitch serve | check | credentials | prompts | holidays``, and the admin
-commands against the running server: ``status | registrations | calls | queues | hangup``."""
+"""Command line: ``softswitch serve | check | prompts | graph``, and the admin commands against
+the running server: ``status | registrations | calls | queues | hangup | reload``, and
+``holidays | credentials``, which the config file answers when no server runs."""
 
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ from zoneinfo import ZoneInfo
 
 from softswitch.app import run_app
 from softswitch.config import ConfigError, load_config
-from softswitch.config.cli import run_check, run_credentials
+from softswitch.config.cli import run_check
 from softswitch.control.client import run_admin
+from softswitch.control.config_view import place_problem
 from softswitch.control.protocol import ControlError
 from softswitch.control.tables import duration, table
-from softswitch.dialplan.holidays import list_holidays, subdivisions
 from softswitch.graph.command import FORMATS, run_graph
 from softswitch.logs import setup_logging
 from softswitch.media.audiofile import probe_audio
@@ -42,21 +43,27 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
     check = sub.add_parser("check", help="validate a config and list every problem")
     check.add_argument("--config", type=Path)
-    creds = sub.add_parser("credentials", help="print an extension's SIP username and password")
-    creds.add_argument("extension")
-    creds.add_argument("--config", type=Path)
+    creds = sub.add_parser(
+        "credentials", help="an extension's SIP username, password, domain and registrar"
+    )
+    creds.add_argument("extension", help="its number or username")
+    creds.add_argument("--config", type=Path, help="the config the server runs with")
     creds.add_argument("--json", action="store_true", help="JSON for scripts")
     prompts = sub.add_parser(
         "prompts", help="convert every prompt and music-on-hold track ahead of time"
     )
     prompts.add_argument("--config", type=Path)
-    days = sub.add_parser("holidays", help="list a country's or region's public holidays")
-    days.add_argument("--country", required=True, help='ISO code, e.g. "ES"')
+    days = sub.add_parser(
+        "holidays",
+        help="the days the config's holiday sets close, or a country's or region's holidays",
+    )
+    days.add_argument("--country", help='ISO code, e.g. "ES" (default: the config\'s sets)')
     days.add_argument("--subdivision", help='region code, e.g. "MD" (Madrid)')
-    days.add_argument("--year", type=int, help="default: this year")
+    days.add_argument("--year", type=int, help="default: this year (and the next, for the sets)")
     days.add_argument(
         "--language", help='of the names, e.g. "es", "en_US" (default: the country\'s)'
     )
+    days.add_argument("--config", type=Path, help="the config the server runs with")
     days.add_argument("--json", action="store_true", help="JSON for scripts")
     graph = sub.add_parser("graph", help="draw what happens to a call on a number")
     graph.add_argument("number", help="a configured number, in any usual spelling")
@@ -97,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         return run_check(args.config, sys.stdout, probe=probe_audio)
     if args.command == "credentials":
-        return run_credentials(args.config, args.extension, sys.stdout, args.json)
+        ext = {"extension": args.extension}
+        return run_admin(args.config, "credentials", ext, args.json, sys.stdout, sys.stderr)
     if args.command == "prompts":
         return run_prompts(args.config, sys.stdout, sys.stderr)
     if args.command == "calls" and wants_history(args):
@@ -113,10 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "graph":
         return run_graph(args.config, args.number, args.format, args.output, sys.stdout, sys.stderr)
     if args.command == "holidays":
-        year = args.year or datetime.date.today().year
-        return run_holidays(
-            args.country, args.subdivision, year, args.language, sys.stdout, args.json
-        )
+        return run_holidays(args, sys.stdout, sys.stderr)
     setup_logging(args.log_level)
     try:
         config = load_config(args.config)
@@ -283,37 +288,24 @@ def run_prompts(path: Path | None, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-def run_holidays(
-    country: str,
-    subdivision: str | None,
-    year: int,
-    language: str | None,
-    out: TextIO,
-    as_json: bool = False,
-) -> int:
-    """Print ``YYYY-MM-DD name`` per holiday, by date, and return 0; for a country or
-    subdivision the holidays package does not know, say so on stderr and return 2."""
-    try:
-        days = list_holidays(country, subdivision, year, language)
-    except NotImplementedError:
-        print(_unknown_place(country, subdivision), file=sys.stderr)
-        return 2
-    if as_json:
-        rows = [{"date": day.isoformat(), "name": name} for day, name in days.items()]
-        out.write(json.dumps(rows, ensure_ascii=False) + "\n")
-        return 0
-    for day, name in days.items():
-        out.write(f"{day.isoformat()} {name}\n")
-    return 0
-
-
-def _unknown_place(country: str, subdivision: str | None) -> str:
-    try:
-        known = subdivisions(country)
-    except NotImplementedError:
-        return f"softswitch holidays: unknown country {country!r} (use an ISO code such as ES)"
-    listed = ", ".join(known) or "none"
-    return f"softswitch holidays: {country.upper()} has no subdivision {subdivision!r} ({listed})"
+def run_holidays(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``softswitch holidays``: the running server's answer (or the config file's). A place the
+    holidays package does not know, or place options without ``--country``, is a usage error
+    (2), found here before anything is asked."""
+    place = {"subdivision": args.subdivision, "language": args.language}
+    if args.country is None:
+        if any(place.values()):
+            err.write("softswitch holidays: --subdivision and --language go with --country\n")
+            return 2
+        query = {} if args.year is None else {"year": args.year}
+    else:
+        problem = place_problem(args.country, args.subdivision)
+        if problem is not None:
+            err.write(f"softswitch holidays: {problem}\n")
+            return 2
+        given = {"country": args.country, "year": args.year, **place}
+        query = {key: value for key, value in given.items() if value is not None}
+    return run_admin(args.config, "holidays", query, args.json, out, err)
 
 
 class ProgressBar:

@@ -1,17 +1,15 @@
-"""The ``check`` and ``credentials`` commands (softswitch/cli.py parses the arguments)."""
+"""The ``check`` command (softswitch/cli.py parses the arguments)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
 from softswitch.config.decode import Report
-from softswitch.config.loader import load_config, password_key
+from softswitch.config.loader import load_config
 from softswitch.config.model import CompiledConfig, ConfigError
 from softswitch.config.schema import MUSIC_SUFFIXES
-from softswitch.storage.secrets import SecretStore, SecretStoreError
 
 # Why a file is not usable audio, or None: media.audiofile.probe_audio, passed in by the caller
 # because config must not import media.
@@ -28,34 +26,6 @@ def run_check(path: Path | None, out: TextIO, probe: AudioProbe | None = None) -
     if config is None:
         return 1
     out.write(f"OK: {len(config.extensions)} extensions\n")
-    return 0
-
-
-def run_credentials(path: Path | None, ext: str, out: TextIO, as_json: bool = False) -> int:
-    """Print an extension's SIP username and password, generating the password if needed.
-
-    ``ext`` is an extension number, or failing that a username.
-    """
-    config = _load(path, out)
-    if config is None:
-        return 1
-    extension = config.extensions.get(ext) or config.extension_by_username(ext)
-    if extension is None:
-        out.write(f"unknown extension {ext!r}\n")
-        return 1
-    password = extension.password
-    if password is None:
-        try:
-            store = SecretStore(config.server.state_dir)
-            password = store.get_or_create(password_key(extension.number))
-        except (OSError, SecretStoreError) as exc:
-            out.write(f"cannot get the generated password: {exc}\n")
-            return 1
-    if as_json:
-        found = {"extension": extension.number, "username": extension.username}
-        out.write(json.dumps({**found, "password": password}) + "\n")
-    else:
-        out.write(f"username: {extension.username}\npassword: {password}\n")
     return 0
 
 

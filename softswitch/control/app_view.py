@@ -4,7 +4,8 @@
 ``App``: ``SwitchParts`` lists the attributes it reads and ``App`` has them all. Each owner is
 asked, never its private state (DESIGN habit 4): live calls from the B2BUA's registry,
 bindings from the location service, trunk registrations from each ``TrunkClient.status()``,
-waiting callers and agent states from the queue service.
+waiting callers and agent states from the queue service; holidays and credentials from the
+config it runs now (``config_view.ConfigView``).
 
 Every method runs on the switch's event loop (the control server calls them there) and is a
 walk over small collections: a company's calls, phones and queues, tens to hundreds.
@@ -21,9 +22,13 @@ from softswitch.call.calls import Call
 from softswitch.call.local import LocalApp
 from softswitch.clock import Clock
 from softswitch.config import CompiledConfig
+from softswitch.control.config_view import ConfigView, registrar_uris
 from softswitch.control.views import (
     AgentView,
     CallView,
+    CredentialsView,
+    DayView,
+    HolidaysView,
     QueueView,
     RegistrationView,
     StatusView,
@@ -156,7 +161,27 @@ class AppView:
     async def reload(self, dry_run: bool) -> dict[str, Any]:
         return await self.switch.reload(dry_run)
 
+    def holidays(self, year: int | None) -> HolidaysView:
+        return self._config_view().holidays(year)
+
+    def place_holidays(
+        self, country: str, subdivision: str | None, year: int | None, language: str | None
+    ) -> list[DayView]:
+        return self._config_view().place_holidays(country, subdivision, year, language)
+
+    def credentials(self, extension: str) -> CredentialsView | None:
+        return self._config_view().credentials(extension)
+
     # --- internals -----------------------------------------------------------------------
+    def _config_view(self) -> ConfigView:
+        """The config running now (a reload replaces ``switch.config``), with the sockets
+        the switch really bound: a port 0 in the file is the one the OS chose."""
+        sw = self.switch
+        bound = sw.endpoint.transport.bound
+        return ConfigView(
+            sw.config, sw.clock.wall(), registrar_uris(sw.config.server.domain, bound)
+        )
+
     def _live_calls(self) -> Iterable[Call]:
         return [call for call in self.switch.b2bua.calls if not call.ended]
 

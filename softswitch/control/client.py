@@ -1,9 +1,14 @@
 """The CLI's side of the control socket: one request, one reply, blocking, bounded in time.
 
-``run_admin`` is what ``softswitch status|registrations|calls|queues|hangup`` run: it finds
-the socket from the config's state_dir (the same config ``serve`` was given), asks, and
-prints a table or the JSON. Every failure a person can meet (no server, a config that does not
-load, a socket of another user, an error reply) is one line on stderr and exit status 1.
+``run_admin`` is what ``softswitch status|registrations|calls|queues|hangup|holidays|
+credentials`` run: it finds the socket from the config's state_dir (the same config ``serve``
+was given), asks, and prints a table or the JSON. Every failure a person can meet (no server, a
+config that does not load, a socket of another user, an error reply) is one line on stderr and
+exit status 1.
+
+``holidays`` and ``credentials`` need no running switch: when none answers, the same handlers
+answer from the config file (``config_view.offline_view``) and one line on stderr says so,
+because the file may say something else than what a server started earlier still runs.
 """
 
 from __future__ import annotations
@@ -13,14 +18,15 @@ import socket
 from pathlib import Path
 from typing import Any, TextIO
 
-from softswitch.config import ConfigError, load_config
+from softswitch.config import CompiledConfig, ConfigError, load_config
+from softswitch.control.config_view import offline_view
 from softswitch.control.protocol import (
     SOCKET_NAME,
     ControlError,
     decode_response,
     encode_request,
 )
-from softswitch.control.server import check_path
+from softswitch.control.server import CONFIG_COMMANDS, check_path
 from softswitch.control.tables import render
 
 __all__ = ["ServerNotRunning", "ask", "control_path", "run_admin"]
@@ -95,7 +101,7 @@ def run_admin(
             err.write(f"{issue}\n")
         return 1
     try:
-        result = ask(control_path(config.server.state_dir), command, args)
+        result = _answer(config, command, args, err)
     except ControlError as exc:
         err.write(f"softswitch {command}: {exc}\n")
         return 1
@@ -104,3 +110,21 @@ def run_admin(
     else:
         out.write(render(command, result) + "\n")
     return 0
+
+
+def _answer(config: CompiledConfig, command: str, args: dict[str, Any] | None, err: TextIO) -> Any:
+    """The server's answer; for a command a config answers by itself, the file's answer when
+    no server runs (ControlError otherwise)."""
+    try:
+        return ask(control_path(config.server.state_dir), command, args)
+    except ServerNotRunning:
+        offline = CONFIG_COMMANDS.get(command)
+        if offline is None:
+            raise
+    source = (
+        "the holidays package on this machine"  # a place's holidays: the config plays no part
+        if args and "country" in args
+        else f"the config file {config.files[0]}"
+    )
+    err.write(f"softswitch {command}: no server is running; this comes from {source}\n")
+    return offline(offline_view(config), args or {})

@@ -40,10 +40,11 @@ from softswitch.control.protocol import (
     encode_result,
     parse_request,
 )
-from softswitch.control.views import ControlView
+from softswitch.control.views import ConfigQueries, ControlView
 
 __all__ = [
     "COMMANDS",
+    "CONFIG_COMMANDS",
     "IDLE_TIMEOUT",
     "LIFETIME",
     "MAX_CLIENTS",
@@ -105,6 +106,56 @@ def _reload(view: ControlView, args: Mapping[str, Any]) -> Any:
     return view.reload(dry_run)  # a coroutine: reading the files must not stall the calls
 
 
+_HOLIDAY_ARGS = frozenset({"year", "country", "subdivision", "language"})
+_YEARS = range(1900, 2201)  # what the holidays package is asked about; a typo is refused
+
+
+def _holidays(view: ConfigQueries, args: Mapping[str, Any]) -> Any:
+    """No ``country``: the config's holiday sets (``HolidaysView``); with one: the place's
+    public holidays, a list of ``{date, name}`` (what the offline command always printed)."""
+    unknown = sorted(set(args) - _HOLIDAY_ARGS)
+    if unknown:
+        raise ControlError(f"unexpected argument(s): {', '.join(unknown)}")
+    year = args.get("year")
+    if year is not None and (type(year) is not int or year not in _YEARS):  # bool is no year
+        raise ControlError(f'"year" must be a year from {_YEARS[0]} to {_YEARS[-1]}')
+    country, subdivision, language = (
+        _optional_text(args, key) for key in ("country", "subdivision", "language")
+    )
+    if country is None:
+        if subdivision is not None or language is not None:
+            raise ControlError('"subdivision" and "language" go with a "country"')
+        return asdict(view.holidays(year))
+    days = view.place_holidays(country, subdivision, year, language)
+    return [asdict(day) for day in days]
+
+
+def _optional_text(args: Mapping[str, Any], key: str) -> str | None:
+    value = args.get(key)
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise ControlError(f"{key!r} must be a non-empty string")
+    return value
+
+
+def _credentials(view: ConfigQueries, args: Mapping[str, Any]) -> Any:
+    """An extension's username, password and where to register. The socket is its owner's
+    only, so the password may travel on it; nothing here logs a reply."""
+    extension = args.get("extension")
+    if not isinstance(extension, str) or not extension or set(args) != {"extension"}:
+        raise ControlError('credentials takes one argument: {"extension": "..."}')
+    found = view.credentials(extension)
+    if found is None:
+        raise ControlError(f"unknown extension {extension!r}")
+    return asdict(found)
+
+
+# The commands a config answers by itself: the CLI asks a ``config_view.ConfigView`` of the
+# file with these same handlers when no server runs.
+CONFIG_COMMANDS: dict[str, Callable[[ConfigQueries, Mapping[str, Any]], Any]] = {
+    "holidays": _holidays,
+    "credentials": _credentials,
+}
+
 COMMANDS: dict[str, Command] = {
     "status": _status,
     "registrations": _registrations,
@@ -112,6 +163,7 @@ COMMANDS: dict[str, Command] = {
     "queues": _queues,
     "hangup": _hangup,
     "reload": _reload,
+    **CONFIG_COMMANDS,
 }
 
 

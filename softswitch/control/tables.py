@@ -122,7 +122,63 @@ def render_reload(result: Any) -> str:
     return "\n".join(lines)
 
 
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # not the locale's: stable text
+
+
+def render_holidays(result: Any) -> str:
+    """A place's holidays (a list: ``YYYY-MM-DD name`` lines, as the command always printed)
+    or the config's holiday sets, one table each."""
+    if isinstance(result, list):
+        return "\n".join(f"{d['date']} {d['name']}" for d in result) or "no holidays"
+    if not result["sets"]:
+        return "no holiday sets in the config ([holidays.*])"
+    return "\n\n".join(_holiday_set(s) for s in result["sets"])
+
+
+def _holiday_set(s: dict[str, Any]) -> str:
+    place = ", ".join(p for p in (s["country"], s["subdivision"]) if p)
+    if s["schedules"]:
+        used = f"closes schedule(s) {', '.join(s['schedules'])}"
+        used += f"; number(s) {', '.join(s['numbers'])}" if s["numbers"] else "; no number"
+    else:
+        used = "used by no schedule"
+    rows = [
+        [
+            d["date"],
+            _weekday(d["date"]),
+            "closed" if d["closed"] else "open",
+            d["source"],
+            d["name"],
+        ]
+        for d in s["days"]
+    ]
+    head = f"holidays {s['name']} ({place}): {used}"
+    return head + "\n" + table(["DATE", "DAY", "OFFICE", "SOURCE", "NAME"], rows)
+
+
+def _weekday(iso: str) -> str:
+    try:
+        return _WEEKDAYS[datetime.date.fromisoformat(iso).weekday()]
+    except ValueError:
+        return "-"
+
+
+def render_credentials(c: dict[str, Any]) -> str:
+    # username and password first: the two lines this command always printed
+    name = f" ({c['name']})" if c["name"] else ""
+    lines = [
+        f"username: {c['username']}",
+        f"password: {c['password']}",
+        f"extension: {c['extension']}{name}",
+        f"domain: {c['domain']}",
+    ]
+    registrars = c["registrars"] or ["-"]
+    return "\n".join(lines + [f"registrar: {uri}" for uri in registrars])
+
+
 RENDERERS: dict[str, Callable[[Any], str]] = {
+    "holidays": render_holidays,
+    "credentials": render_credentials,
     "reload": render_reload,
     "status": render_status,
     "registrations": render_registrations,

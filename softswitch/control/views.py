@@ -9,13 +9,19 @@ in time as wall-clock Unix seconds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 __all__ = [
     "AgentView",
     "CallView",
+    "ConfigQueries",
     "ControlView",
+    "CredentialsView",
+    "DayView",
+    "HolidaySetView",
+    "HolidayView",
+    "HolidaysView",
     "QueueView",
     "RegistrationView",
     "StatusView",
@@ -88,7 +94,74 @@ class QueueView:
     agents: tuple[AgentView, ...]
 
 
-class ControlView(Protocol):
+@dataclass(frozen=True, slots=True)
+class DayView:
+    """A public holiday of a place, as the ``holidays`` package names it."""
+
+    date: str  # ISO, YYYY-MM-DD
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class HolidayView:
+    date: str  # ISO, YYYY-MM-DD
+    name: str
+    closed: bool  # False: a package holiday the config removes, so the office opens
+    source: str  # "package" (imported), "extra" (the config adds it), "removed" (see closed)
+
+
+@dataclass(frozen=True, slots=True)
+class HolidaySetView:
+    """A ``[holidays.*]`` set of the config and where it applies."""
+
+    name: str
+    country: str
+    subdivision: str | None
+    language: str | None  # of the names
+    schedules: tuple[str, ...]  # the schedules closed on its days
+    numbers: tuple[str, ...]  # the numbers on those schedules
+    days: tuple[HolidayView, ...]  # by date, over ``HolidaysView.years``
+
+
+@dataclass(frozen=True, slots=True)
+class HolidaysView:
+    years: tuple[int, ...]
+    sets: tuple[HolidaySetView, ...]  # in file order
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialsView:
+    """What a phone needs to register as an extension."""
+
+    extension: str
+    name: str
+    username: str
+    password: str = field(repr=False)  # never in a log line, even by accident
+    domain: str  # the SIP domain (digest realm)
+    registrars: tuple[str, ...]  # SIP URIs of the listening sockets, one per transport
+
+
+class ConfigQueries(Protocol):
+    """The commands a config answers by itself: the running server from the config it runs,
+    the CLI from the file when no server runs (``config_view.ConfigView``)."""
+
+    def holidays(self, year: int | None) -> HolidaysView:
+        """Every holiday set's days in ``year``, or this year and the next (server time)."""
+        ...
+
+    def place_holidays(
+        self, country: str, subdivision: str | None, year: int | None, language: str | None
+    ) -> list[DayView]:
+        """The package's holidays of a place (this year by default); ControlError for a place
+        the package does not know."""
+        ...
+
+    def credentials(self, extension: str) -> CredentialsView | None:
+        """By extension number or username; None when there is no such extension."""
+        ...
+
+
+class ControlView(ConfigQueries, Protocol):
     """What the control server asks the switch. Called on the switch's event loop."""
 
     def status(self) -> StatusView: ...

@@ -34,6 +34,11 @@ from softswitch.control.tables import duration, render, table
 from softswitch.control.views import (
     AgentView,
     CallView,
+    CredentialsView,
+    DayView,
+    HolidaySetView,
+    HolidaysView,
+    HolidayView,
     QueueView,
     RegistrationView,
     StatusView,
@@ -162,6 +167,25 @@ class FakeView:
         self.hung_up.append(call_id)
         return True
 
+    async def reload(self, dry_run: bool) -> dict[str, Any]:
+        return {"applied": not dry_run, "changes": "", "needs_restart": []}
+
+    def holidays(self, year: int | None) -> HolidaysView:
+        years = (2026, 2027) if year is None else (year,)
+        days = tuple(HolidayView(f"{y}-05-15", "San Isidro", True, "extra") for y in years)
+        madrid = HolidaySetView("madrid", "ES", "MD", "es", ("oficina",), ("+3491",), days)
+        return HolidaysView(years, (madrid,))
+
+    def place_holidays(
+        self, country: str, subdivision: str | None, year: int | None, language: str | None
+    ) -> list[DayView]:
+        return [DayView(f"{year or 2026}-01-01", f"{country} {subdivision} {language}")]
+
+    def credentials(self, extension: str) -> CredentialsView | None:
+        if extension not in ("1001", "ana"):
+            return None
+        return CredentialsView("1001", "Ana", "ana", "s3cret", "example.com", ("sip:h:5060",))
+
 
 def _reply(view: FakeView, line: bytes | Oversized) -> Any:
     return json.loads(handle_line(view, line))
@@ -189,6 +213,49 @@ def test_hangup_ends_a_known_call_and_refuses_an_unknown_one() -> None:
     assert again == {"ok": False, "error": "no live call 'call-1'"}
     missing = _reply(view, encode_request("hangup"))
     assert missing["ok"] is False and "call_id" in missing["error"]
+
+
+def test_holidays_and_credentials_pass_their_arguments_to_the_view() -> None:
+    view = FakeView()
+    sets = _reply(view, encode_request("holidays"))["result"]
+    assert sets["years"] == [2026, 2027]
+    assert [d["date"] for d in sets["sets"][0]["days"]] == ["2026-05-15", "2027-05-15"]
+    one = _reply(view, encode_request("holidays", {"year": 2030}))["result"]
+    assert one["years"] == [2030] and one["sets"][0]["schedules"] == ["oficina"]
+    place = {"country": "ES", "subdivision": "MD", "year": 2027, "language": "en"}
+    listed = _reply(view, encode_request("holidays", place))["result"]
+    assert listed == [{"date": "2027-01-01", "name": "ES MD en"}]
+    creds = _reply(view, encode_request("credentials", {"extension": "ana"}))["result"]
+    assert (creds["extension"], creds["password"], creds["registrars"]) == (
+        "1001",
+        "s3cret",
+        ["sip:h:5060"],
+    )
+    unknown = _reply(view, encode_request("credentials", {"extension": "1009"}))
+    assert unknown == {"ok": False, "error": "unknown extension '1009'"}
+
+
+@pytest.mark.parametrize(
+    ("command", "args", "message"),
+    [
+        ("holidays", {"year": "2027"}, '"year" must be a year from 1900 to 2200'),
+        ("holidays", {"year": True}, '"year" must be a year'),
+        ("holidays", {"year": 2027.0}, '"year" must be a year'),
+        ("holidays", {"year": 3000}, '"year" must be a year'),
+        ("holidays", {"subdivision": "MD"}, '"subdivision" and "language" go with a "country"'),
+        ("holidays", {"country": ""}, "'country' must be a non-empty string"),
+        ("holidays", {"country": "ES", "language": 3}, "'language' must be"),
+        ("holidays", {"colour": "red"}, "unexpected argument(s): colour"),
+        ("credentials", {}, 'credentials takes one argument: {"extension": "..."}'),
+        ("credentials", {"extension": "1001", "x": 1}, "credentials takes one argument"),
+        ("credentials", {"extension": 1001}, "credentials takes one argument"),
+    ],
+)
+def test_holidays_and_credentials_refuse_bad_arguments(
+    command: str, args: dict[str, Any], message: str
+) -> None:
+    reply = _reply(FakeView(), encode_request(command, args))
+    assert reply["ok"] is False and message in reply["error"]
 
 
 def test_unknown_commands_extra_args_oversize_and_view_bugs_are_error_replies() -> None:
