@@ -9,7 +9,8 @@ with each error beside its field (422), and nothing is stored. A request that no
 sends for this page (not form-encoded, not UTF-8, no ``call_id``, a field twice) is 400/415.
 
 Login: HTTP Basic with the extension's SIP username and password, compared in constant time
-(both sides hashed first, so not even the length shows); every failure is the same 401.
+(both sides hashed first, so not even the length shows); every failure is the same 401, and
+counts against the peer's host in the server's ``LoginThrottle`` (429 while it is banned).
 **Basic sends the password in clear text: over plain HTTP the page is only for a trusted
 network (a LAN, or localhost).** A browser replays those credentials with every request to
 the page, a form posted by another site included, so a POST whose ``Origin`` is not this
@@ -26,7 +27,6 @@ once: tens to hundreds of objects; only that last fallback reads the history fil
 
 from __future__ import annotations
 
-import base64
 import collections
 import hashlib
 import hmac
@@ -45,8 +45,9 @@ from softswitch.config import CompiledConfig, Extension
 from softswitch.config.checks import EMAIL
 from softswitch.config.forms import Form, FormField
 from softswitch.storage.history import CallHistory, HistoryError
-from softswitch.web.http import HttpError, Request, Response
+from softswitch.web.http import HttpError, Request, Response, basic_credentials
 from softswitch.web.server import HttpServer
+from softswitch.web.throttle import LoginThrottle, host_of
 
 __all__ = [
     "CHALLENGE",
@@ -203,8 +204,9 @@ class _Shown:
 class AgentPage:
     """The two handlers; ``register_forms`` routes them."""
 
-    def __init__(self, switch: FormParts) -> None:
+    def __init__(self, switch: FormParts, logins: LoginThrottle) -> None:
         self.switch = switch
+        self.logins = logins  # the server's: shared with any other page that takes a password
         self._recent: dict[str, collections.OrderedDict[str, None]] = {}
         self._saved: dict[str, tuple[str, Mapping[str, Value]]] = {}  # the last entry, by agent
         self._dummy = secrets.token_bytes(32)  # an unknown user's password is checked too
@@ -245,12 +247,16 @@ class AgentPage:
 
     # --- internals -------------------------------------------------------------------------
     def _login(self, request: Request) -> Extension:
-        user, password = _basic(request.header("authorization"))
+        host, now = host_of(request), self.switch.clock.monotonic()
+        self.logins.admit(host, now)  # 429 while banned: not even a right password is checked
+        user, password = basic_credentials(request.header("authorization"))
         ext = self.switch.config.extension_by_username(user)
         expected = ext.password.encode() if ext is not None and ext.password else self._dummy
         # Digests of equal length: the comparison takes the same time whatever was sent.
         same = hmac.compare_digest(_digest(password), _digest(expected))
         if ext is None or not same:
+            if request.header("authorization") is not None:  # none: a first visit, no guess
+                self.logins.failed(host, now)
             raise HttpError(401, "log in with your extension's SIP user and password", _AUTH)
         return ext
 
@@ -289,7 +295,7 @@ class AgentPage:
 
 def register_forms(http: HttpServer, switch: FormParts) -> AgentPage:
     """Route ``GET /agent`` and ``POST /agent/form`` on ``http`` (an ``HttpServer``)."""
-    page = AgentPage(switch)
+    page = AgentPage(switch, http.logins)
     http.route("GET", PAGE_PATH, page.show)
     http.route("POST", FORM_PATH, page.save)
     return page
@@ -301,20 +307,6 @@ def _involves(call: LiveCall, number: str) -> bool:
 
 def _digest(secret: bytes) -> bytes:
     return hashlib.sha256(secret).digest()
-
-
-def _basic(header: str | None) -> tuple[str, bytes]:
-    """(user, password) of a Basic Authorization header; ("", b"") when there is none or it
-    is malformed, which then fails like a wrong password."""
-    scheme, _, token = (header or "").strip().partition(" ")
-    if scheme.lower() != "basic":
-        return "", b""
-    try:
-        decoded = base64.b64decode(token.strip(), validate=True)
-        user, colon, password = decoded.decode("utf-8").partition(":")
-    except (ValueError, UnicodeDecodeError):
-        return "", b""
-    return (user, password.encode()) if colon else ("", b"")
 
 
 def _same_origin(request: Request) -> None:

@@ -27,6 +27,7 @@ it, but a hand-typed ``nc`` session does); a bare CR elsewhere is a control byte
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass, field
 from email.utils import formatdate
@@ -41,6 +42,7 @@ __all__ = [
     "Request",
     "RequestParser",
     "Response",
+    "basic_credentials",
     "encode_response",
     "error_response",
     "text_response",
@@ -78,7 +80,9 @@ class HttpError(Exception):
 @dataclass(frozen=True, slots=True)
 class Request:
     """One parsed request. Header names are lower case, in arrival order, values as sent
-    (decoded as ISO-8859-1, RFC 9110 §5.5); ``path`` and ``query`` are not percent-decoded."""
+    (decoded as ISO-8859-1, RFC 9110 §5.5); ``path`` and ``query`` are not percent-decoded.
+    ``peer``: the (host, port) the connection came from, as the transport says (never a
+    header a client wrote: a login throttle counts by it); None when made without one."""
 
     method: str
     target: str
@@ -87,6 +91,7 @@ class Request:
     version: str
     headers: tuple[tuple[str, str], ...]
     body: bytes = b""
+    peer: tuple[str, int] | None = None
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (any case), or None."""
@@ -112,6 +117,20 @@ def error_response(error: HttpError) -> Response:
     return text_response(error.status, f"{error.status} {reason}: {error.detail}\n", error.headers)
 
 
+def basic_credentials(header: str | None) -> tuple[str, bytes]:
+    """(user, password) of a Basic ``Authorization`` header (RFC 7617, UTF-8); ("", b"")
+    when there is none or it is malformed, which a page then refuses like a wrong password."""
+    scheme, _, token = (header or "").strip().partition(" ")
+    if scheme.lower() != "basic":
+        return "", b""
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True)
+        user, colon, password = decoded.decode("utf-8").partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return "", b""
+    return (user, password.encode()) if colon else ("", b"")
+
+
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _VERSION = re.compile(rb"HTTP/([0-9])\.([0-9])")
 _END_OF_HEAD = re.compile(rb"\n\r?\n")  # from the request line's LF: the blank line
@@ -134,10 +153,14 @@ class _Head:
 
 class RequestParser:
     """Feed it bytes until it returns a ``Request`` (or raises ``HttpError``). One request per
-    parser: the server closes the connection after answering."""
+    parser: the server closes the connection after answering. ``peer``: the connection's
+    (host, port), handed on to the request."""
 
-    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(
+        self, limits: Limits = DEFAULT_LIMITS, peer: tuple[str, int] | None = None
+    ) -> None:
         self.limits = limits
+        self.peer = peer
         self._buffer = bytearray()
         self._head: _Head | None = None
 
@@ -157,8 +180,9 @@ class RequestParser:
             return None
         body = bytes(self._buffer[head.end : head.end + head.length])
         return Request(
-            head.method, head.target, head.path, head.query, head.version, head.headers, body
-        )
+            head.method, head.target, head.path, head.query, head.version, head.headers, body,
+            self.peer,
+        )  # fmt: skip
 
     def _parse_head(self) -> _Head | None:
         buf, limits = self._buffer, self.limits

@@ -18,6 +18,10 @@ the client reads it.
 
 Handlers run on the event loop, like everything that reads the switch: they need no locking,
 and must be quick (a metrics scrape walks a company's calls and phones).
+
+Each request carries the connection's peer (host, port) from the transport, and the server
+keeps one ``LoginThrottle`` (``logins``) for the pages that check a password: a host that
+guesses wrong too often is refused on all of them (``throttle.py``).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from softswitch.web.http import (
     encode_response,
     error_response,
 )
+from softswitch.web.throttle import LoginThrottle
 
 __all__ = [
     "HANDLER_TIMEOUT",
@@ -104,6 +109,7 @@ class HttpServer:
         write_timeout: float = WRITE_TIMEOUT,
         max_clients: int = MAX_CLIENTS,
         wall: Callable[[], float] = time.time,
+        logins: LoginThrottle | None = None,
     ) -> None:
         self.router = router or Router()
         self.limits = limits
@@ -112,6 +118,7 @@ class HttpServer:
         self.write_timeout = write_timeout
         self.max_clients = max_clients
         self.wall = wall  # for the Date header only
+        self.logins = LoginThrottle() if logins is None else logins
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
         self.address: tuple[str, int] | None = None
@@ -175,7 +182,7 @@ class HttpServer:
                 busy = HttpError(503, f"too many connections ({self.max_clients})")
                 await self._send(writer, error_response(busy), head=False)
             else:
-                response, head = await self._answer(reader)
+                response, head = await self._answer(reader, _peer(writer))
                 if response is not None:
                     await self._send(writer, response, head=head)
             await self._linger(reader, writer)
@@ -193,10 +200,12 @@ class HttpServer:
             with contextlib.suppress(ConnectionError, TimeoutError):
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
 
-    async def _answer(self, reader: asyncio.StreamReader) -> tuple[Response | None, bool]:
+    async def _answer(
+        self, reader: asyncio.StreamReader, peer: tuple[str, int] | None
+    ) -> tuple[Response | None, bool]:
         """The response to the connection's request, and whether it answers a HEAD; None for
         a client that sent nothing (it gets nothing back)."""
-        parser = RequestParser(self.limits)
+        parser = RequestParser(self.limits, peer)
         try:
             async with asyncio.timeout(self.request_timeout):
                 request = await _read_request(reader, parser)
@@ -237,6 +246,18 @@ async def _read_request(reader: asyncio.StreamReader, parser: RequestParser) -> 
         request = parser.feed(data)
         if request is not None:
             return request
+
+
+def _peer(writer: asyncio.StreamWriter) -> tuple[str, int] | None:
+    """(host, port) of the connection's other end; an IPv4 client of a dual-stack socket
+    as its IPv4 address (``::ffff:192.0.2.7`` is the same host as ``192.0.2.7``)."""
+    name = writer.get_extra_info("peername")
+    if not isinstance(name, tuple) or len(name) < 2:
+        return None
+    host = str(name[0])
+    if host.startswith("::ffff:") and "." in host:
+        host = host.removeprefix("::ffff:")
+    return host, int(name[1])
 
 
 def _line(request: Request) -> tuple[str, str]:

@@ -5,7 +5,8 @@ Like the control socket's ``AppView``, this sits below ``softswitch.app`` and ca
 habit 4): live calls from the B2BUA's registry, bindings from the location service, waiting
 callers from the queue service, endpoints from the relay. Totals nobody else keeps come from
 ``counters.py`` (``calls``, ``security``, ``rtp``); each is optional, and its families are
-left out when it is not given.
+left out when it is not given. Failed web logins and the hosts banned for them are the HTTP
+server's (``App.http.logins``), read while the server runs.
 
 A scrape runs on the switch's event loop (the HTTP server calls handlers there) and is a walk
 over small collections: a company's calls, phones, queues and bans.
@@ -40,6 +41,21 @@ class _Relay(Protocol):
     def parked_endpoints(self) -> int: ...
 
 
+class _Logins(Protocol):
+    """``throttle.LoginThrottle``."""
+
+    @property
+    def failures(self) -> int: ...
+    @property
+    def bans(self) -> int: ...
+    def active_bans(self, now: float) -> int: ...
+
+
+class _Http(Protocol):
+    @property
+    def logins(self) -> _Logins: ...
+
+
 class MetricsParts(Protocol):
     """The attributes of ``softswitch.app.App`` this page reads."""
 
@@ -53,6 +69,8 @@ class MetricsParts(Protocol):
     def media(self) -> _Media: ...
     @property
     def relay(self) -> _Relay: ...
+    @property
+    def http(self) -> _Http | None: ...
 
 
 class CallCounts(Protocol):
@@ -109,6 +127,7 @@ class SwitchMetrics:
             *self._queues(),
             *self._media(),
             *self._security(),
+            *self._web(),
         ]
 
     def _process(self) -> Iterator[Family]:
@@ -225,6 +244,27 @@ class SwitchMetrics:
             "softswitch_bans",
             "Source addresses banned now.",
             guard.active_bans(self.switch.clock.monotonic()),
+        )
+
+    def _web(self) -> Iterator[Family]:
+        http = self.switch.http
+        if http is None:
+            return
+        logins = http.logins
+        yield counter(
+            "softswitch_web_login_failures_total",
+            "Failed logins to the web pages (the agent page): credentials sent and wrong.",
+            logins.failures,
+        )
+        yield counter(
+            "softswitch_web_login_bans_total",
+            "Hosts refused web logins for repeated failures.",
+            logins.bans,
+        )
+        yield gauge(
+            "softswitch_web_login_bans",
+            "Hosts refused web logins now.",
+            logins.active_bans(self.switch.clock.monotonic()),
         )
 
 

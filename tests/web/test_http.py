@@ -402,6 +402,36 @@ def test_handlers_sync_async_refusing_and_failing(
     run(test)
 
 
+def test_a_request_carries_the_peer_the_transport_saw(run: Runner) -> None:
+    """The address is the connection's, not anything the client wrote (X-Forwarded-For is
+    a header like any other)."""
+
+    def peer(request: Request) -> Response:
+        return text_response(200, repr(request.peer))
+
+    async def test() -> None:
+        server = await started()
+        server.route("GET", "/peer", peer)
+        assert server.address is not None
+        try:
+            reader, writer = await asyncio.open_connection(
+                *server.address, local_addr=("127.0.0.2", 0)
+            )
+            port = writer.get_extra_info("sockname")[1]
+            writer.write(b"GET /peer HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 192.0.2.1\r\n\r\n")
+            writer.write_eof()
+            reply = await reader.read()
+            writer.close()
+            assert body_of(reply) == repr(("127.0.0.2", port)).encode()
+        finally:
+            await server.close()
+
+    run(test)
+    assert RequestParser(peer=("192.0.2.9", 5)).feed(GOOD) == Request(
+        "GET", "/hello", "/hello", "", "HTTP/1.1", (("host", "pbx"),), peer=("192.0.2.9", 5)
+    )
+
+
 def test_slow_clients_and_handlers_are_cut_off(
     run: Runner,
 ) -> None:

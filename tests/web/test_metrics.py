@@ -26,6 +26,7 @@ from softswitch.web.counters import (
 from softswitch.web.http import Request
 from softswitch.web.metrics import CONTENT_TYPE, Family, Sample, counter, gauge, render
 from softswitch.web.switch_metrics import SwitchMetrics
+from softswitch.web.throttle import LoginThrottle
 
 HOST = "127.0.0.1"
 Scrape = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -332,6 +333,7 @@ class Parts:
         runner = SimpleNamespace(queues=queues, monotonic=clock.monotonic, service=service)
         self.media: Any = SimpleNamespace(queues=runner)
         self.relay: Any = SimpleNamespace(active_endpoints=4, parked_endpoints=10)
+        self.http: Any = None  # no HTTP server: no web login families
 
 
 class FakeRtp:
@@ -345,6 +347,8 @@ def test_the_page_reads_every_part() -> None:
     guard = CountingGuard(max_auth_failures=2, ban_time=60)
     calls = CallCounter()
     page = SwitchMetrics(parts, calls=calls, security=guard, rtp=FakeRtp())
+    logins = LoginThrottle(max_failures=2, ban_time=60)
+    parts.http = SimpleNamespace(logins=logins)
     clock.advance(90.0)
     wall = clock.wall()
     parts.bindings = [SimpleNamespace(expires_at=wall + 60), SimpleNamespace(expires_at=wall - 1)]
@@ -359,6 +363,8 @@ def test_the_page_reads_every_part() -> None:
     calls.finished(SimpleNamespace(answered=None))
     guard.record_auth_failure("192.0.2.9", clock.monotonic())
     guard.record_auth_failure("192.0.2.9", clock.monotonic())  # banned
+    for host in ("198.51.100.1", "198.51.100.2", "198.51.100.2"):  # .2 is banned
+        logins.failed(host, clock.monotonic())
 
     response = page.handle(Request("GET", "/metrics", "/metrics", "", "HTTP/1.1", ()))
     assert (response.status, response.content_type) == (200, CONTENT_TYPE)
@@ -386,9 +392,14 @@ def test_the_page_reads_every_part() -> None:
     assert value(values, "softswitch_auth_failures_total") == 2
     assert value(values, "softswitch_bans_total") == 1
     assert value(values, "softswitch_bans") == 1
+    assert value(values, "softswitch_web_login_failures_total") == 3
+    assert value(values, "softswitch_web_login_bans_total") == 1
+    assert value(values, "softswitch_web_login_bans") == 1
     clock.advance(61.0)
     _, later = parse(page.handle(Request("GET", "/", "/", "", "HTTP/1.1", ())).body.decode())
     assert value(later, "softswitch_bans") == 0 and value(later, "softswitch_bans_total") == 1
+    assert value(later, "softswitch_web_login_bans") == 0
+    assert value(later, "softswitch_web_login_bans_total") == 1
 
 
 def test_without_counters_their_families_are_left_out() -> None:
