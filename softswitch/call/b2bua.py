@@ -2,9 +2,11 @@
 
 Leg A is the caller's dialog (we are its UAS); leg B is one dialog per contact of the callee
 (we are their UAC), all rung in parallel: the first 2xx wins, the others get CANCEL (or BYE,
-if they answered too). SDP is rewritten on the way through so both phones send RTP to the
-switch, which relays it untouched. In-dialog requests (BYE, re-INVITE for hold, INFO) are
-relayed to the other leg. Timing (ring time) is driven by ``handle_timer(now)``.
+if they answered too). A call the switch places itself (click-to-call) forks leg A the same
+way, to every phone of the agent (``place``). SDP is rewritten on the way through so both
+phones send RTP to the switch, which relays it untouched. In-dialog requests (BYE, re-INVITE
+for hold, INFO) are relayed to the other leg. Timing (ring time) is driven by
+``handle_timer(now)``.
 """
 
 from __future__ import annotations
@@ -208,13 +210,21 @@ class B2bua:
         call.forks.append(leg)
         self.dialogs[dialog.key] = leg
 
-    def uac_dialog(self, binding: Binding, caller: tuple[str, str], to: str, host: str) -> Dialog:
-        """A dialog we start towards ``binding`` as ``caller`` (number, name), To ``to``."""
+    def uac_dialog(
+        self,
+        binding: Binding,
+        caller: tuple[str, str],
+        to: str,
+        host: str,
+        call_id: str | None = None,
+    ) -> Dialog:
+        """A dialog we start towards ``binding`` as ``caller`` (number, name), To ``to``; a
+        new Call-ID unless ``call_id`` is given (its own tag keeps the dialog apart)."""
         flow = _binding_flow(binding)
         number, name = caller
         uri = f"<sip:{number}@{self.domain}>"
         return Dialog(
-            call_id=new_call_id(host),
+            call_id=call_id or new_call_id(host),
             local_tag=new_tag(),
             remote_tag=None,
             local_uri=f"{quote(name)} {uri}" if name else uri,
@@ -271,9 +281,6 @@ class B2bua:
                 leg.relayed[id(txn)] = origin
 
     def _invite_response(self, leg: Leg, response: SipResponse, again: bool, now: float) -> None:
-        if leg.side == "a":  # a call we placed (click-to-call): the first phone's answer
-            self._originated_response(leg, response, again)
-            return
         call = leg.call
         status = response.status
         if status < 200:
@@ -285,7 +292,7 @@ class B2bua:
                 leg.state = LegState.EARLY
             if leg.cancel_pending:
                 self._send_cancel(leg)
-            elif call.b is None and not call.ended and call.local is None:
+            elif leg.side == "b" and call.b is None and not call.ended and call.local is None:
                 self._provisional_to_a(call, leg, response)
             return
         if status in (401, 407) and self._answer_challenge(leg, response):
@@ -305,6 +312,9 @@ class B2bua:
         self.ack_2xx(leg)
         if call.ended or (call.b is not None and call.b is not leg) or leg in call.retired:
             self._bye(leg)
+            return
+        if leg.side == "a":  # a phone of a call we placed (click-to-call) answered
+            self._originated_answer(call, leg, response)
             return
         answer = answer_of(response)
         if answer is None:
@@ -334,47 +344,32 @@ class B2bua:
             return
         log.info("%s answered by %s (%s)", call.call_id, call.callee, leg.flow)
 
-    def _originated_response(self, leg: Leg, response: SipResponse, again: bool) -> None:
-        """Leg A of a call the switch placed: ringing, refused, or answered (the call's
-        ``on_originated`` takes it from there, as a LocalSession)."""
-        call, status = leg.call, response.status
-        if status < 200:
-            if status > 100:
-                update_from_response(leg.dialog, response)
-                leg.got_provisional = True
-                leg.state = LegState.EARLY
-                if leg.cancel_pending:
-                    self._send_cancel(leg)
-            return
-        if status >= 300:
-            leg.final_status = status
-            leg.state = LegState.ENDED
-            log.info("%s %s did not take the call: %d", call.call_id, call.caller, status)
-            self._fail_a(call, status, None)
-            return
-        if again:
-            if leg.ack is not None:
-                self.endpoint.send_stateless(leg.ack, leg.flow)
-            return
-        update_from_response(leg.dialog, response)
-        self.ack_2xx(leg)
+    def _originated_answer(self, call: Call, leg: Leg, response: SipResponse) -> None:
+        """The first phone to answer a call we placed becomes leg A, the others stop ringing,
+        and ``call.on_originated`` takes it from there (as a LocalSession)."""
         leg.state = LegState.CONFIRMED
         leg.dialog.confirmed = True
         answer = answer_of(response)
-        if call.ended or answer is None or call.on_originated is None:
+        if answer is None or call.on_originated is None:
+            log.warning("%s %s answered without SDP", call.call_id, leg.target)
             self._bye(leg)
-            self._fail_a(call, 488, None)
+            leg.final_status = 488
+            self._fork_done(call, leg)  # as for leg B: another phone may still answer
             return
-        call.ring_deadline = None
+        call.a = leg
+        call.forks.remove(leg)
+        self.stop_ringing(call)
         call.on_originated(answer)
 
-    def place(self, call: Call, leg: Leg, offer: SessionDescription, ring_time: float) -> None:
-        """Send leg A's INVITE for a call the switch places (``call.on_originated`` set)."""
-        call.a = leg
-        leg.sdp_sent = offer
-        self.dialogs[leg.dialog.key] = leg
+    def place(self, call: Call, legs: list[Leg], ring_time: float) -> None:
+        """Ring every phone of a call the switch places (``call.on_originated`` set; each leg
+        with its offer in ``sdp_sent``): they are forks, as leg B's are, until one answers."""
+        call.a = legs[0]  # until one answers; all share its Call-ID, which names the call
         self.calls.add(call)
-        self._send_invite(leg, 70)
+        for leg in legs:
+            self.dialogs[leg.dialog.key] = leg
+            self._send_invite(leg, 70)
+            call.forks.append(leg)
         call.ring_deadline = self.endpoint.clock.monotonic() + ring_time
         self._schedule(call, call.ring_deadline)
         self.endpoint.flush()
@@ -449,14 +444,11 @@ class B2bua:
         self._fail_a(call, _best_failure(statuses), None)
 
     def on_timeout(self, leg: Leg, txn: Any, status: int, now: float) -> None:
-        if txn is leg.invite_client and leg.side == "a":
+        if txn is leg.invite_client:
             leg.final_status = status
             leg.state = LegState.ENDED
-            self._fail_a(leg.call, status, None)
-        elif txn is leg.invite_client:
-            leg.final_status = status
-            leg.state = LegState.ENDED
-            self._fork_done(leg.call, leg)
+            if leg not in leg.call.retired:  # not from an earlier round of ringing
+                self._fork_done(leg.call, leg)
         elif txn is leg.reinvite_client:
             reinvite_failed(self, leg, status)
         else:
@@ -545,14 +537,13 @@ class B2bua:
         if call.a.state in (LegState.CALLING, LegState.EARLY) and source is None:
             self._fail_a(call, 480 if why == "no answer" else 503, None)
             return
-        if call.a.invite_client is not None and call.a.state in (LegState.CALLING, LegState.EARLY):
-            self._cancel_fork(call.a)  # a call we placed, its first phone still ringing
-        for leg in [call.a, *call.forks]:
+        # While a call we placed rings, leg A is one of its forks: visit it once.
+        for leg in dict.fromkeys([call.a, *call.forks]):
             if leg is source or leg.state is LegState.ENDED:
                 continue
             if leg.state in (LegState.CONFIRMED, LegState.ANSWERED):
                 self._bye(leg)
-            elif leg.side == "b":
+            elif leg in call.forks:
                 self._cancel_fork(leg)
         self._finish(call, why)
 
@@ -627,9 +618,7 @@ class B2bua:
         txn = call.a.invite_server
         if txn is not None and txn.status < 200:
             self.endpoint.respond(txn, status, reason, to_tag=call.a.tag, extra=extra)
-        if call.a.invite_client is not None and call.a.state in (LegState.CALLING, LegState.EARLY):
-            self._cancel_fork(call.a)  # a call we placed: stop ringing its first phone
-        for fork in call.forks:
+        for fork in call.forks:  # a call we placed: its phones, leg A's forks, too
             if fork.state in (LegState.CALLING, LegState.EARLY):
                 self._cancel_fork(fork)
             elif fork.state is LegState.CONFIRMED:
@@ -649,6 +638,10 @@ class B2bua:
             call.media = None
         if call.local is not None:
             call.local.close()
+        # Dropped, not just called: they refer to the call (no cycle may outlive it).
+        ended, call.on_ended, call.on_originated = call.on_ended, None, None
+        if ended is not None:
+            ended()
         self.calls.discard(call)
         # Dialog entries stay until retransmissions die down (64*T1): dropped on the timer.
         call.forget_at = self.endpoint.clock.monotonic() + 32.0

@@ -49,8 +49,10 @@ class Call:
         self.final_status = 0  # the failure the caller got, if it was never answered
         self.wall_started = 0.0  # wall-clock time of the INVITE (started is monotonic)
         # A call the switch placed itself (click-to-call): leg A is ours, as UAC; this gets
-        # the answer of the phone it rang first.
+        # the answer of the first of its phones to answer.
         self.on_originated: Callable[[SessionDescription], None] | None = None
+        # Told once as the call ends, answered or not (a call we placed frees its RTP port).
+        self.on_ended: Callable[[], None] | None = None
 
     @property
     def call_id(self) -> str:

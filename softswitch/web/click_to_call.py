@@ -1,13 +1,14 @@
-"""Click-to-call (``POST /click-to-call``): ring the agent's phone, then the number.
+"""Click-to-call (``POST /click-to-call``): ring the agent's phones, then the number.
 
 A CRM or a web page asks the switch, with the token of ``server.click_to_call_token``
 (``Authorization: Bearer TOKEN``), to connect extension ``extension`` with ``number``
 (``application/x-www-form-urlencoded``). The switch checks everything before anything rings:
 the token (compared in constant time; wrong or missing → 403, nothing else said), the
 extension (404), its permission to call out and a route for the number (403 / 422, as when
-the phone dials it), a registered phone (409). Then it rings the agent's phone; when the agent
-answers, the number is dialled through the trunk with the agent's caller ID, the agent hears
-ringback, and the two are joined. The answer is 202 with the Call-ID; the call is in the
+the phone dials it), a registered phone (409). Then it rings every registered phone of the
+agent at once (when one answers, the others stop, as for a call to the extension); when the
+agent answers, the number is dialled through the trunk with the agent's caller ID, the agent
+hears ringback, and the two are joined. The answer is 202 with the Call-ID; the call is in the
 history as outbound.
 """
 
@@ -84,7 +85,7 @@ class ClickToCall:
             call = await originate(
                 switch.b2bua,
                 switch.media.services,
-                bindings[0],
+                bindings,  # every phone of the agent rings; the first to answer takes it
                 (number, "click-to-call"),  # what the agent's screen shows
                 ring_time,
                 DialApp(f"external:{number}"),

@@ -225,6 +225,10 @@ class _Account(pj.Account):  # type: ignore[misc]
 
     def onIncomingCall(self, prm: Any) -> None:
         c = PhoneCall(self.phone, call_id=prm.callId)
+        # The INVITE's Request-URI: the contact the switch rang. pjsua hands a call to the
+        # first account whose user matches the To URI, so with two accounts of one extension
+        # this is what says which phone the call was meant for.
+        c.request_uri = str(prm.rdata.wholeMsg).split(" ", 2)[1]
         self.phone.calls.append(c)
         self.phone.incoming.append(c)
         if self.phone.auto_ring:
@@ -394,6 +398,7 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
         self.last_code = 0
         self.last_reason = ""
         self.remote_uri = ""
+        self.request_uri = ""  # of an incoming call
         self.dtmf: list[tuple[str, str]] = []  # (digit, method)
         self.audio: Any = None
         self.media_changes = 0
