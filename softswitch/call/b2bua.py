@@ -728,7 +728,8 @@ class B2bua:
                 continue
             if call.caller == number:
                 return True
-            if any(leg.target == number and leg.state in live for leg in call.forks):
+            # Leg A has a target only in a call the switch placed: the agent's answered phone.
+            if any(leg.target == number and leg.state in live for leg in (call.a, *call.forks)):
                 return True
         return False
 

@@ -58,7 +58,8 @@ class Leg:
     pending_offer: SessionDescription | None = None  # that re-INVITE's offer
     reinvite_client: ClientTxn | None = None  # a re-INVITE we sent on this leg
     relayed: dict[int, ServerTxn] = field(default_factory=dict)  # id(client txn) -> origin txn
-    target: str = ""  # leg B: the extension (address of record) this fork rings
+    # The extension (address of record) this fork rings: leg B, or leg A of a call we placed.
+    target: str = ""
     auth: DigestClient | None = None  # leg B to a trunk: answers the provider's challenge
 
     def release(self) -> None:

@@ -124,6 +124,8 @@ def test_click_to_call_rings_the_agent_then_the_number_and_joins_them(
             agent_rtp.send(packet, (offer.host, offer.port))
         assert far_rtp.receive(3) == voice  # joined: the agent's audio reaches the far end
         assert far_offer.port > 0
+        app = sw.app
+        assert app is not None and app.b2bua.busy("1001")  # a queue offers the agent nothing
 
         bye = agent.uas_dialog(ringing, tag)
         hangup = agent.in_dialog(bye, "BYE")
@@ -133,6 +135,7 @@ def test_click_to_call_rings_the_agent_then_the_number_and_joins_them(
         agent_rtp.close()
         far_rtp.close()
     assert _history_row(sw, call_id) == ("outbound", "answered")
+    assert not app.b2bua.busy("1001")
 
 
 def test_every_phone_of_the_agent_rings_the_second_answers_the_first_is_cancelled(
