@@ -88,6 +88,7 @@ class MediaFeatures:
         recordings: Path,
         wake: Callable[[], None],
         music_class: str = "default",
+        stereo: bool = True,
     ) -> None:
         self.wake = wake
         self.moh = moh
@@ -95,6 +96,7 @@ class MediaFeatures:
         self.monotonic = monotonic
         self.recordings = recordings
         self.music_class = music_class
+        self.stereo = stereo  # of the recordings started from now on (a reload may change it)
 
     def on_offer(self, call: Call, offerer: str, other: str, hold: bool) -> None:
         """A re-INVITE from ``offerer``: start or stop the music for ``other``."""
@@ -118,7 +120,10 @@ class MediaFeatures:
         day = time.strftime("%Y/%m/%d", time.gmtime())
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in call.call_id)
         path = self.recordings / day / f"{safe}.wav"
-        media.record(CallRecording(path, dict(media.codecs), self.engine, self.monotonic))
+        recording = CallRecording(
+            path, dict(media.codecs), self.engine, self.monotonic, stereo=self.stereo
+        )
+        media.record(recording)
         call.recording_path = path
         self.wake()
         log.info("%s recording to %s", call.call_id, path)

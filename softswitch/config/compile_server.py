@@ -96,6 +96,7 @@ def compile_server(section: ServerSection, state_base: Path, report: Report) -> 
         voicemail_code=section.voicemail_code,
         http_listen=_http_listen(section.http_listen, report) if section.http_listen else None,
         click_to_call_token=section.click_to_call_token,
+        record_stereo=section.record_stereo,
     )
 
 

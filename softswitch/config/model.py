@@ -103,6 +103,7 @@ class ServerConfig:
     voicemail_code: str = DEFAULT_VOICEMAIL_CODE
     http_listen: tuple[str, int] | None = None  # (host, port) of /metrics; None = no server
     click_to_call_token: str = field(default="", repr=False)  # "" = click-to-call is off
+    record_stereo: bool = True  # a call's recording: A left, B right; False = mixed, mono
 
 
 @dataclass(frozen=True, slots=True)

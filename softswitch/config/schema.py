@@ -66,6 +66,8 @@ class ServerSection:
     http_listen: str = ""
     # Click-to-call (POST /click-to-call): the Bearer token it needs; "" = off.
     click_to_call_token: str = ""
+    # Call recordings: caller left and callee right (true), or both mixed to mono (false).
+    record_stereo: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,6 +86,7 @@ class MediaStack:
         list's context, their queue, their room). Queues and rooms whose config did not
         change are kept, so waiting callers and live rooms stay one set."""
         self.config = config
+        self.features.stereo = config.server.record_stereo
         monotonic = self.services.monotonic
         recordings = config.server.state_dir / "recordings"
         if old is None or dict(old.conferences) != dict(config.conferences):
