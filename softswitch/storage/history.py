@@ -32,10 +32,21 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
+from dataclasses import dataclass, fields
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
+
+from softswitch.storage.call_record import (
+    DIRECTIONS,
+    DISPOSITIONS,
+    MISSED,
+    MISSED_DIRECTIONS,
+    CallRecord,
+    MissedCount,
+    stamp,
+    utc,
+)
 
 __all__ = [
     "DIRECTIONS",
@@ -52,11 +63,6 @@ __all__ = [
 log = logging.getLogger("softswitch.storage")
 
 FILE_NAME = "history.sqlite3"
-DIRECTIONS = ("inbound", "outbound", "internal")
-DISPOSITIONS = ("answered", "no answer", "busy", "failed", "blocked", "voicemail", "cancelled")
-# A missed call: someone called us (or a colleague) and nobody took it.
-MISSED = ("no answer", "busy", "cancelled", "voicemail")
-_MISSED_DIRECTIONS = ("inbound", "internal")
 _BATCH = 500  # rows per transaction at most: a huge backlog never holds the file for long
 _SCHEMA_VERSION = 1
 
@@ -107,73 +113,11 @@ def history_path(state_dir: Path) -> Path:
     return Path(state_dir) / FILE_NAME
 
 
-@dataclass(frozen=True, slots=True)
-class CallRecord:
-    """One finished call. ``duration`` and ``billed`` (seconds) follow from the times."""
-
-    call_id: str
-    direction: str  # one of DIRECTIONS
-    caller: str
-    caller_name: str
-    callee: str  # the final destination dialled: an extension or an external number
-    did: str  # the number the call came in on, "" if none
-    started: datetime  # aware; stored and returned in UTC
-    answered: datetime | None
-    ended: datetime
-    disposition: str  # one of DISPOSITIONS
-    place: str = ""  # "group:ventas", "queue:soporte", or "" for a call to one party
-    agent: str = ""  # the extension that answered
-    recording: str = ""  # path of the recording, or ""
-    form: str = ""  # the agent's form entry as JSON text, or ""
-    duration: float = field(init=False)
-    billed: float = field(init=False)
-
-    def __post_init__(self) -> None:
-        if self.direction not in DIRECTIONS:
-            raise ValueError(f"direction must be one of {DIRECTIONS}, not {self.direction!r}")
-        if self.disposition not in DISPOSITIONS:
-            raise ValueError(f"disposition must be one of {DISPOSITIONS}: {self.disposition!r}")
-        started, ended = _utc(self.started, "started"), _utc(self.ended, "ended")
-        answered = None if self.answered is None else _utc(self.answered, "answered")
-        if ended < started or (answered is not None and not started <= answered <= ended):
-            raise ValueError("times must run started <= answered <= ended")
-        # Frozen: the normalised values go in the way dataclasses do it themselves.
-        object.__setattr__(self, "started", started)
-        object.__setattr__(self, "answered", answered)
-        object.__setattr__(self, "ended", ended)
-        object.__setattr__(self, "duration", (ended - started).total_seconds())
-        billed = 0.0 if answered is None else (ended - answered).total_seconds()
-        object.__setattr__(self, "billed", billed)
-
-    @property
-    def missed(self) -> bool:
-        return self.disposition in MISSED and self.direction in _MISSED_DIRECTIONS
-
-
-@dataclass(frozen=True, slots=True)
-class MissedCount:
-    """The missed calls of one extension, group or queue: how many, and the latest."""
-
-    name: str
-    count: int
-    last: datetime  # UTC
-
-
-def _utc(value: datetime, name: str) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError(f"{name} must be timezone-aware")
-    return value.astimezone(UTC)
-
-
-def _stamp(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
-
-
 def _params(r: CallRecord) -> tuple[object, ...]:
-    answered = None if r.answered is None else _stamp(r.answered)
+    answered = None if r.answered is None else stamp(r.answered)
     return (
         _text(r.call_id), r.direction, _text(r.caller), _text(r.caller_name), _text(r.callee),
-        _text(r.did), _stamp(r.started), answered, _stamp(r.ended), r.duration, r.billed,
+        _text(r.did), stamp(r.started), answered, stamp(r.ended), r.duration, r.billed,
         r.disposition, _text(r.place), _text(r.agent), _text(r.recording),
     )  # fmt: skip
 
@@ -387,17 +331,17 @@ def _time_filter(since: datetime | None, until: datetime | None) -> tuple[list[s
     params: list[object] = []
     if since is not None:
         where.append("c.started >= ?")
-        params.append(_stamp(_utc(since, "since")))
+        params.append(stamp(utc(since, "since")))
     if until is not None:
         where.append("c.started < ?")
-        params.append(_stamp(_utc(until, "until")))
+        params.append(stamp(utc(until, "until")))
     return where, params
 
 
 def _missed_clause() -> str:
     # Constants from this module, never user input: safe to spell into the SQL.
     dispositions = ", ".join(f"'{d}'" for d in MISSED)
-    directions = ", ".join(f"'{d}'" for d in _MISSED_DIRECTIONS)
+    directions = ", ".join(f"'{d}'" for d in MISSED_DIRECTIONS)
     return f"c.disposition IN ({dispositions}) AND c.direction IN ({directions})"
 
 
