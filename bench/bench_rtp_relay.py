@@ -9,6 +9,11 @@ relay's CPU time per packet (hence the rate one core could sustain).
     .venv/bin/python bench/bench_rtp_relay.py --calls 200 --seconds 5
     .venv/bin/python bench/bench_rtp_relay.py --calls 1000 --loop uvloop
 
+``--relay batched|bare|connected`` measures the variants of the README's wake-up hypothesis
+instead (see ``_Batched``; ``--slot`` ms between drains):
+
+    .venv/bin/python bench/bench_rtp_relay.py --calls 250 --loop uvloop --relay batched
+
 Not run by the tests. The phones are pure Python too: past a few thousand calls the child
 becomes the limit (its "sent/s" falls below the offered rate), not the relay.
 """
@@ -19,6 +24,7 @@ import argparse
 import asyncio
 import multiprocessing
 import resource
+import select
 import selectors
 import socket
 import struct
@@ -26,7 +32,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from typing import Any, cast
 
+from softswitch.rtp.relay import RelaySocket
 from softswitch.rtp.transport import RtpRelay
 
 HOST = "127.0.0.1"
@@ -109,7 +117,20 @@ async def _run(loop_name: str, calls: int, seconds: float, port_min: int) -> Res
     socks = [_phone_socket() for _ in endpoints]
     for endpoint, sock in zip(endpoints, socks, strict=True):
         endpoint.set_remote(*sock.getsockname())
-    ports = [e.local_port for e in endpoints]
+    try:
+        sent, received, cpu = await _measure([e.local_port for e in endpoints], socks, seconds)
+    finally:
+        relay.close()
+        for sock in socks:
+            sock.close()
+    return Result(loop_name, calls, seconds, sent, received, cpu)
+
+
+async def _measure(
+    ports: list[int], socks: list[socket.socket], seconds: float
+) -> tuple[int, int, float]:
+    """Run the phones (a child process) against ``ports``: packets sent, received, and this
+    process's CPU seconds meanwhile."""
     parent_end, child_end = multiprocessing.Pipe(duplex=False)
     child = multiprocessing.get_context("fork").Process(
         target=_phones, args=(socks, ports, seconds, child_end)
@@ -121,11 +142,103 @@ async def _run(loop_name: str, calls: int, seconds: float, port_min: int) -> Res
     sent, received = parent_end.recv()
     cpu_end = resource.getrusage(resource.RUSAGE_SELF)
     child.join()
-    relay.close()
-    for sock in socks:
-        sock.close()
     cpu = (cpu_end.ru_utime - cpu_start.ru_utime) + (cpu_end.ru_stime - cpu_start.ru_stime)
-    return Result(loop_name, calls, seconds, sent, received, cpu)
+    return sent, received, cpu
+
+
+# --- the batched variants (README, "Concurrent relayed calls": the wake-up hypothesis) -------
+
+VARIANTS = ("switch", "batched", "bare", "connected")
+
+
+class _Batched:
+    """Every relay socket in one level-triggered epoll set, read once per slot while packets
+    flow (one datagram per ready socket per pass), so a wake-up is shared by a whole batch:
+    "batched" hands each datagram to the switch's RelaySocket (latching, counters, sendto),
+    "bare" only forwards it (recvfrom, sendto to a fixed address), "connected" forwards it
+    between connected sockets (recv, send: no addresses in Python or routing per packet)."""
+
+    def __init__(self, variant: str, slot: float) -> None:
+        self.variant, self.slot = variant, slot
+        self.loop = asyncio.get_running_loop()
+        self.epoll = select.epoll()
+        self.entries: dict[int, tuple[Any, Any]] = {}
+        self.drains = self.datagrams = 0
+        self.loop.add_reader(self.epoll.fileno(), self._on_ready)
+
+    def add(self, fd: int, recv: Any, forward: Any) -> None:
+        self.epoll.register(fd, select.EPOLLIN)
+        self.entries[fd] = (recv, forward)
+
+    def _on_ready(self) -> None:
+        self.loop.remove_reader(self.epoll.fileno())
+        self.loop.call_later(self.slot, self._drain)
+
+    def _drain(self) -> None:
+        self.drains += 1
+        read = 0
+        for _ in range(8):
+            ready = self.epoll.poll(0)
+            if not ready:
+                break
+            read += len(ready)
+            self._forward(ready)
+        self.datagrams += read
+        if read:
+            self.loop.call_later(self.slot, self._drain)
+        else:
+            self.loop.add_reader(self.epoll.fileno(), self._on_ready)
+
+    def _forward(self, ready: list[tuple[int, int]]) -> None:
+        entries = self.entries
+        if self.variant == "batched":  # forward = RelaySocket.datagram_received
+            for fd, _ in ready:
+                recvfrom, received = entries[fd]
+                data, addr = recvfrom(2048)
+                received(data, addr)
+        elif self.variant == "bare":  # forward = (the other socket's sendto, phone address)
+            for fd, _ in ready:
+                recvfrom, (sendto, dest) = entries[fd]
+                data, _addr = recvfrom(2048)
+                sendto(data, dest)
+        else:  # connected: forward = the other socket's send
+            for fd, _ in ready:
+                recv, send = entries[fd]
+                send(recv(2048))
+
+    def close(self) -> None:
+        self.loop.remove_reader(self.epoll.fileno())
+        self.epoll.close()
+
+
+async def _run_batched(variant: str, calls: int, seconds: float, slot: float) -> Result:
+    batched = _Batched(variant, slot)
+    relay_socks = [_phone_socket() for _ in range(calls * 2)]  # the switch's side
+    phones = [_phone_socket() for _ in range(calls * 2)]
+    handlers = [RelaySocket() for _ in relay_socks]
+    for i, (sock, handler, phone) in enumerate(zip(relay_socks, handlers, phones, strict=True)):
+        other = i ^ 1  # legs 2k and 2k+1 are one call
+        handler.connection_made(cast(asyncio.BaseTransport, cast(Any, sock)))
+        handler.link(handlers[other])
+        handler.set_remote(phone.getsockname())
+        if variant == "batched":
+            batched.add(sock.fileno(), sock.recvfrom, handler.datagram_received)
+        elif variant == "bare":
+            out = (relay_socks[other].sendto, phones[other].getsockname())
+            batched.add(sock.fileno(), sock.recvfrom, out)
+        else:
+            relay_socks[other].connect(phones[other].getsockname())
+            batched.add(sock.fileno(), sock.recv, relay_socks[other].send)
+    try:
+        ports = [sock.getsockname()[1] for sock in relay_socks]
+        sent, received, cpu = await _measure(ports, phones, seconds)
+    finally:
+        batched.close()
+        for sock in relay_socks + phones:
+            sock.close()
+    per_drain = batched.datagrams / batched.drains if batched.drains else 0.0
+    name = f"{variant} ({slot * 1e3:.0f} ms slot, {per_drain:.0f} datagrams/wake-up)"
+    return Result(name, calls, seconds, sent, received, cpu)
 
 
 async def _readable(conn: Connection) -> None:
@@ -164,10 +277,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--loop", choices=("asyncio", "uvloop", "both"), default="both")
     parser.add_argument("--port-min", type=int, default=42000)
+    parser.add_argument(
+        "--relay", choices=VARIANTS, default="switch", help="switch: RtpRelay as served"
+    )
+    parser.add_argument("--slot", type=float, default=1.0, help="ms between batched drains")
     args = parser.parse_args()
     for name, factory in _loop_factories(args.loop):
         with asyncio.Runner(loop_factory=factory) as runner:
-            result = runner.run(_run(name, args.calls, args.seconds, args.port_min))
+            if args.relay == "switch":
+                run = _run(name, args.calls, args.seconds, args.port_min)
+            else:
+                run = _run_batched(args.relay, args.calls, args.seconds, args.slot / 1e3)
+            result = runner.run(run)
         print(result.report(), flush=True)
 
 
