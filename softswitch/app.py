@@ -28,8 +28,10 @@ from softswitch.control import AppView, ControlServer, control_path, start_contr
 from softswitch.dialplan.services import MediaStack
 from softswitch.history_rows import record_of, refused_record
 from softswitch.reload import reload_app, reload_logged
+from softswitch.rtp.transport import RtpRelay
 from softswitch.sip.auth import DigestAuthenticator
 from softswitch.sip.endpoint import SipEndpoint
+from softswitch.sip.guard import Guard
 from softswitch.sip.location import Aor, LocationService
 from softswitch.sip.message import SipMessage
 from softswitch.sip.mwi_notify import MwiNotifier
@@ -42,7 +44,7 @@ from softswitch.sip.trunk_client import trunk_clients
 from softswitch.storage.history import CallHistory, history_path
 from softswitch.storage.registrations import RegistrationStore
 from softswitch.storage.secrets import SecretStore
-from softswitch.web import CallCounter, CountingGuard, CountingRelay, HttpServer, SwitchMetrics
+from softswitch.web import CallCounter, HttpServer, SwitchMetrics
 from softswitch.web.click_to_call import register_click_to_call
 from softswitch.web.forms import register_forms
 
@@ -78,8 +80,8 @@ class App:
         self.users_by_number: dict[str, User] = {}
         self.accounts: dict[str, Account] = {}
         self.set_users(self.config)
-        # The counting kinds keep the totals /metrics shows (failures, bans, packets).
-        self.guard = CountingGuard(
+        # The guard and the relay keep the totals /metrics shows (failures, bans, packets).
+        self.guard = Guard(
             max_auth_failures=security.max_auth_failures,
             failure_window=security.failure_window,
             ban_time=security.ban_time,
@@ -107,7 +109,7 @@ class App:
             public_address=server.public_address,
         )
         rtp_host = server.listen[0].host if server.listen else "0.0.0.0"
-        self.relay = CountingRelay(rtp_host, server.rtp_port_min, server.rtp_port_max)
+        self.relay = RtpRelay(rtp_host, server.rtp_port_min, server.rtp_port_max)
         self.registration = RegistrationService(
             auth=self.auth,
             registrar=self.registrar,

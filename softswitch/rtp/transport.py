@@ -4,6 +4,10 @@
 gets an ``RtpEndpoint``: an even RTP port and the odd RTCP port above it, bound on the relay's
 address. Linking two endpoints makes packets received on one go out of the other's sockets to
 that leg's phone, RTP and RTCP separately; the per-packet work lives in ``relay.RelaySocket``.
+
+The relay also keeps the process totals ``/metrics`` shows (``totals()``, see ``totals``):
+its sockets count every packet already, and an endpoint's counts are added up when it
+closes, before they are zeroed for the next call, so the per-packet path is untouched.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 from softswitch.errors import SipError
 from softswitch.rtp.ports import PortAllocator
 from softswitch.rtp.relay import Address, RelaySocket, SocketStats
+from softswitch.rtp.totals import RelayTotals, RtpTotals
 
 __all__ = ["EndpointStats", "NoPortsAvailable", "RtpEndpoint", "RtpRelay"]
 
@@ -141,6 +146,7 @@ class RtpRelay:
         self._cool_down = cool_down
         self._max_parked = max_parked
         self._clock = clock
+        self._totals = RelayTotals()
 
     @property
     def parked_endpoints(self) -> int:
@@ -149,6 +155,11 @@ class RtpRelay:
     @property
     def active_endpoints(self) -> int:
         return len(self._endpoints)
+
+    def totals(self) -> RtpTotals:
+        """Packets since start: closed endpoints' final counts plus open ones' so far (a walk
+        over the open endpoints, for a scrape)."""
+        return self._totals.read(self._endpoints.values())
 
     async def open_endpoint(self) -> RtpEndpoint:
         """Allocate a port pair and bind it; pairs someone else holds are skipped."""
@@ -274,6 +285,7 @@ class RtpRelay:
             return
         self.unlink(ep)
         del self._endpoints[ep.local_port]
+        self._totals.retire(ep)  # before the sockets are zeroed or closed
         if len(self._parked) < self._max_parked:
             ep.rtp.reset()
             ep.rtcp.reset()
@@ -294,6 +306,7 @@ class RtpRelay:
         for endpoint in list(self._endpoints.values()):
             self.unlink(endpoint)
             del self._endpoints[endpoint.local_port]
+            self._totals.retire(endpoint)  # the totals stay, even after the relay is gone
             self._destroy(endpoint)
         while self._parked:
             self._destroy(self._parked.popleft()[1])

@@ -11,6 +11,10 @@ of distinct (possibly spoofed) sources cannot grow memory:
 
 Trusted networks are never throttled or banned. Only the offending address is affected.
 
+The guard also counts, for ``/metrics``, what it alone sees: failed authentications and bans
+since start (``auth_failures``, ``bans``: they only grow, while the tables forget), and the
+bans in force (``active_bans``).
+
 ``auth_failure_log_line`` writes the failure in the form Asterisk's chan_pjsip uses, so the
 stock fail2ban ``asterisk`` filter bans the address at the firewall as well.
 """
@@ -28,6 +32,7 @@ from ipaddress import IPv4Network, IPv6Network
 
 __all__ = [
     "LOG_LEVEL_FOR_AUTH_FAILURE",
+    "MAX_TRACKED",
     "Guard",
     "Verdict",
     "auth_failure_log_line",
@@ -43,6 +48,8 @@ class Verdict(enum.Enum):
 # At most one 503 per address per this many seconds; the rest of the excess is dropped so a
 # flood is not amplified into a flood of responses.
 _THROTTLE_INTERVAL = 1.0
+# Entries per table by default: a flood of sources costs at most a few MB.
+MAX_TRACKED = 65536
 
 
 class _Bucket:
@@ -66,7 +73,7 @@ class Guard:
         request_rate: float = 200.0,
         request_burst: int = 400,
         trusted: Sequence[IPv4Network | IPv6Network] = (),
-        max_tracked: int = 65536,
+        max_tracked: int = MAX_TRACKED,
     ) -> None:
         if max_auth_failures < 1 or max_tracked < 1 or request_rate <= 0 or request_burst < 1:
             raise ValueError("guard limits must be positive")
@@ -80,6 +87,8 @@ class Guard:
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
         self._bans: OrderedDict[str, float] = OrderedDict()  # ip → banned until
+        self.auth_failures = 0  # since start, trusted and already banned sources included
+        self.bans = 0  # since start: one address banned twice counts twice
 
     # ------------------------------------------------------------------ requests
 
@@ -128,6 +137,7 @@ class Guard:
 
     def record_auth_failure(self, ip: str, now: float) -> bool:
         """Count one failed authentication; True when this failure bans ``ip``."""
+        self.auth_failures += 1
         if self.is_banned(ip, now) or self.is_trusted(ip):
             return False
         failures = self._failures.get(ip)
@@ -143,14 +153,28 @@ class Guard:
             return False
         del self._failures[ip]
         self._ban(ip, now)
+        self.bans += 1
         return True
 
     def _ban(self, ip: str, now: float) -> None:
         bans = self._bans
-        # Bans share one duration, so insertion order is expiry order: purge from the front.
-        while bans and (len(bans) >= self._max_tracked or next(iter(bans.values())) <= now):
+        self._forget_expired_bans(now)
+        while len(bans) >= self._max_tracked:
             bans.popitem(last=False)
         bans[ip] = now + self._ban_time
+
+    def _forget_expired_bans(self, now: float) -> None:
+        # Bans share one duration, and an address is only banned again once its old ban is
+        # gone (is_banned deletes it), so insertion order is expiry order: purge the front.
+        bans = self._bans
+        while bans and next(iter(bans.values())) <= now:
+            bans.popitem(last=False)
+
+    def active_bans(self, now: float) -> int:
+        """Addresses banned at ``now`` (expired bans are forgotten first: the table keeps one
+        until that address is seen again or a new ban comes)."""
+        self._forget_expired_bans(now)
+        return len(self._bans)
 
     def is_banned(self, ip: str, now: float) -> bool:
         until = self._bans.get(ip)

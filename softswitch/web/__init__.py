@@ -3,14 +3,15 @@
 ``http`` parses requests and writes responses (sans-IO, with limits); ``server`` is the
 asyncio shell and the router (``server.route("GET", "/metrics", handler)``); ``metrics``
 writes the Prometheus text format; ``switch_metrics`` reads a running switch through a
-Protocol, as the control socket does; ``counters`` keeps the process totals no owner keeps
-yet (packets relayed and lost, authentication failures and bans, calls ended).
+Protocol, as the control socket does; the totals it shows are kept by their owners (the
+relay counts packets, the SIP guard failures and bans), except ``counters.CallCounter``, the
+metrics' own listener to the B2BUA's calls ending.
 
 The app (``App._start_http``) builds the server on ``server.http_listen`` (checked, and
 parsed to host and port, by the config) and routes /metrics, /agent and /click-to-call.
 """
 
-from softswitch.web.counters import CallCounter, CountingGuard, CountingRelay, RtpTotals
+from softswitch.web.counters import CallCounter
 from softswitch.web.http import HttpError, Request, Response
 from softswitch.web.metrics import CONTENT_TYPE, Family, render
 from softswitch.web.server import Handler, HttpServer, Router
@@ -19,8 +20,6 @@ from softswitch.web.switch_metrics import MetricsParts, SwitchMetrics
 __all__ = [
     "CONTENT_TYPE",
     "CallCounter",
-    "CountingGuard",
-    "CountingRelay",
     "Family",
     "Handler",
     "HttpError",
@@ -29,7 +28,6 @@ __all__ = [
     "Request",
     "Response",
     "Router",
-    "RtpTotals",
     "SwitchMetrics",
     "render",
 ]

@@ -3,9 +3,10 @@
 Like the control socket's ``AppView``, this sits below ``softswitch.app`` and cannot name
 ``App``: ``MetricsParts`` lists the attributes it reads, and each owner is asked (DESIGN
 habit 4): live calls from the B2BUA's registry, bindings from the location service, waiting
-callers from the queue service, endpoints from the relay. Totals nobody else keeps come from
-``counters.py`` (``calls``, ``security``, ``rtp``); each is optional, and its families are
-left out when it is not given. Failed web logins and the hosts banned for them are the HTTP
+callers from the queue service, endpoints from the relay. The totals come from their owners
+too, passed in as ``calls`` (``counters.CallCounter``), ``security`` (the SIP ``Guard``) and
+``rtp`` (the ``RtpRelay``); each is optional, and its families are left out when it is not
+given. Failed web logins and the hosts banned for them are the HTTP
 server's (``App.http.logins``), read while the server runs.
 
 A scrape runs on the switch's event loop (the HTTP server calls handlers there) and is a walk
@@ -21,8 +22,8 @@ import softswitch
 from softswitch.call.b2bua import B2bua
 from softswitch.clock import Clock
 from softswitch.dialplan.queue_app import QueueRunner
+from softswitch.rtp.totals import RtpTotals, StreamTotals
 from softswitch.sip.location import LocationService
-from softswitch.web.counters import RtpTotals, StreamTotals
 from softswitch.web.http import Request, Response
 from softswitch.web.metrics import Family, counter, gauge, metrics_response
 
@@ -83,7 +84,7 @@ class CallCounts(Protocol):
 
 
 class SecurityCounts(Protocol):
-    """``counters.CountingGuard``."""
+    """``softswitch.sip.guard.Guard``."""
 
     @property
     def auth_failures(self) -> int: ...
@@ -93,7 +94,7 @@ class SecurityCounts(Protocol):
 
 
 class RtpCounts(Protocol):
-    """``counters.CountingRelay``."""
+    """``softswitch.rtp.transport.RtpRelay``."""
 
     def totals(self) -> RtpTotals: ...
 

@@ -4,8 +4,8 @@ refused for a while, sans-IO (every call takes ``now``, the switch clock's monot
 Why: the agent page's password is the extension's SIP password. Without a limit the page
 would be a way around the SIP guard (``softswitch.sip.guard``), which bans a source after 10
 failed REGISTERs in 60 s for 10 minutes: a script could guess the same password over HTTP as
-fast as the switch answers. So the same rule, kept by the same code (a ``CountingGuard`` of
-its own, so a web ban and a SIP ban do not mix and each is counted for ``/metrics``):
+fast as the switch answers. So the same rule, kept by the same code (a ``Guard`` of its
+own, so a web ban and a SIP ban do not mix and each is counted for ``/metrics``):
 
 - a failed login (credentials sent and wrong) is counted against the peer's host; 10 in 60 s
   ban that host for 10 minutes;
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 
-from softswitch.web.counters import MAX_BANS_TRACKED, CountingGuard
+from softswitch.sip.guard import MAX_TRACKED, Guard
 from softswitch.web.http import HttpError, Request
 
 __all__ = ["BAN_TIME", "FAILURE_WINDOW", "MAX_FAILURES", "LoginThrottle", "host_of"]
@@ -50,10 +50,10 @@ class LoginThrottle:
         max_failures: int = MAX_FAILURES,
         window: float = FAILURE_WINDOW,
         ban_time: float = BAN_TIME,
-        max_tracked: int = MAX_BANS_TRACKED,
+        max_tracked: int = MAX_TRACKED,
     ) -> None:
         self.ban_time = ban_time
-        self._guard = CountingGuard(
+        self._guard = Guard(
             max_auth_failures=max_failures,
             failure_window=window,
             ban_time=ban_time,

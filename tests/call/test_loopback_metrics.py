@@ -1,10 +1,10 @@
 """``/metrics`` on a running switch: real phones register, call, talk, hang up and fail to
 authenticate, a caller waits in a queue, and a scrape over HTTP shows each of these.
 
-``App`` does not build the web side yet (app.py wires it in): each test builds the switch as
-the app is to build it, with ``CountingGuard`` and ``CountingRelay`` in place of ``Guard``
-and ``RtpRelay``, a ``CallCounter`` told by the B2BUA's ``on_finished``, and the HTTP server
-started on the switch's own loop with the ``/metrics`` route.
+Each test runs the switch the app builds: the totals come from their owners (the plain
+``Guard`` and ``RtpRelay`` count failures, bans and packets themselves), a ``CallCounter``
+told by the B2BUA's ``on_finished``, and the HTTP server started on the switch's own loop
+with the ``/metrics`` route.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from sipclient import RtpSocket, SipPeer
 from test_loopback_calls import establish, relay_check
 from test_loopback_control import CALLER, QUEUE_NUMBER, TRUNK_HOST, config_extra
 
-from softswitch.web import CallCounter, CountingGuard, CountingRelay, HttpServer
+from softswitch.web import CallCounter, HttpServer
 
 if TYPE_CHECKING:
     from conftest import RunningSwitch, SwitchFactory
@@ -84,8 +84,6 @@ def metered(make_switch: SwitchFactory) -> Iterator[Metered]:
     )
     app = sw.app
     assert app is not None
-    guard, relay = app.guard, app.relay
-    assert isinstance(guard, CountingGuard) and isinstance(relay, CountingRelay)
     server, calls = app.http, app.call_counter
     assert server is not None
     trunk_caller = make_switch.peer(sw, CALLER, host=TRUNK_HOST)

@@ -130,6 +130,50 @@ def test_a_flood_of_new_sources_does_not_lift_a_ban() -> None:
     assert guard.check_request(ATTACKER, 3.0) is Verdict.DROP
 
 
+# ------------------------------------------------------------------- totals for /metrics
+
+
+def test_failures_and_bans_are_counted_and_bans_seen_to_expire() -> None:
+    guard = Guard(max_auth_failures=3, failure_window=60, ban_time=10)
+    now = 100.0
+    assert fail(guard, ATTACKER, 3, start=now, step=0.0) == [False, False, True]
+    assert guard.record_auth_failure(ATTACKER, now + 1) is False  # banned: no second ban ...
+    guard.record_auth_failure(PHONE, now + 2)
+    assert (guard.auth_failures, guard.bans) == (5, 1)  # ... but still a failure
+    assert guard.active_bans(now + 5) == 1
+    assert guard.active_bans(now + 10.5) == 0  # the ban ran out; the totals stay
+    assert (guard.auth_failures, guard.bans) == (5, 1)
+    # Banned again once the ban is over: the total counts the address twice.
+    assert fail(guard, ATTACKER, 3, start=now + 11, step=1.0)[-1]
+    assert (guard.auth_failures, guard.bans, guard.active_bans(now + 13)) == (8, 2, 1)
+
+
+def test_a_trusted_network_fails_without_a_ban() -> None:
+    guard = Guard(max_auth_failures=1, trusted=[ip_network("10.0.0.0/8")])
+    assert guard.record_auth_failure("10.1.2.3", 0.0) is False
+    assert (guard.auth_failures, guard.bans, guard.active_bans(0.0)) == (1, 0, 0)
+
+
+def test_active_bans_count_only_those_in_force_as_they_expire_in_turn() -> None:
+    guard = Guard(max_auth_failures=1, ban_time=10)
+    for i in range(5):
+        assert guard.record_auth_failure(f"198.51.100.{i}", 100.0 + i)  # banned until 110 + i
+    assert [guard.active_bans(t) for t in (109.0, 110.0, 112.5, 114.0)] == [5, 4, 2, 0]
+    assert guard.tracked()[2] == 0  # counting forgot the expired bans
+    assert guard.bans == 5
+
+
+def test_active_bans_stay_within_the_tables_bound() -> None:
+    cap = 100
+    guard = Guard(max_auth_failures=1, max_tracked=cap)
+    for i in range(3 * cap):
+        assert guard.record_auth_failure(f"10.0.{i >> 8}.{i & 255}", 1.0)
+    assert (guard.bans, guard.active_bans(1.0)) == (3 * cap, cap)
+    # Those counted are the latest, really banned; the oldest were let go to make room.
+    assert guard.is_banned(f"10.0.1.{(3 * cap - 1) & 255}", 1.0)
+    assert not guard.is_banned("10.0.0.0", 1.0)
+
+
 # ------------------------------------------------------------------- the log line
 
 

@@ -1,13 +1,11 @@
-"""The Prometheus text, read back with ``prometheus_client``'s own parser; the counters the
-owners do not keep (guard, relay over real loopback UDP, calls); and ``SwitchMetrics`` over
-stand-in parts in virtual time."""
+"""The Prometheus text, read back with ``prometheus_client``'s own parser; the calls counter;
+and ``SwitchMetrics`` over stand-in parts in virtual time (a real ``Guard``). The owners'
+totals are tested with their owners: tests/sip/test_guard.py, tests/rtp/test_rtp_totals.py
+and tests/rtp/test_rtcp.py."""
 
 from __future__ import annotations
 
-import asyncio
 import math
-import socket
-import struct
 from types import SimpleNamespace
 from typing import Any
 
@@ -15,20 +13,14 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from softswitch.clock import VirtualClock
-from softswitch.web.counters import (
-    CallCounter,
-    CountingGuard,
-    CountingRelay,
-    RtpTotals,
-    StreamTotals,
-    rtcp_cumulative_lost,
-)
+from softswitch.rtp.totals import RtpTotals, StreamTotals
+from softswitch.sip.guard import Guard
+from softswitch.web.counters import CallCounter
 from softswitch.web.http import Request
 from softswitch.web.metrics import CONTENT_TYPE, Family, Sample, counter, gauge, render
 from softswitch.web.switch_metrics import SwitchMetrics
 from softswitch.web.throttle import LoginThrottle
 
-HOST = "127.0.0.1"
 Scrape = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
@@ -133,69 +125,7 @@ def test_bad_families_are_refused_when_made(
         Family(name, kind, "help", samples)
 
 
-# --------------------------------------------------------------------------- RTCP
-
-
-def report_block(ssrc: int, lost: int) -> bytes:
-    return struct.pack("!IB", ssrc, 5) + lost.to_bytes(3, "big", signed=True) + bytes(16)
-
-
-def rtcp(kind: int, blocks: list[bytes], ssrc: int = 0x1234) -> bytes:
-    sender_info = bytes(20) if kind == 200 else b""
-    body = struct.pack("!I", ssrc) + sender_info + b"".join(blocks)
-    return struct.pack("!BBH", 0x80 | len(blocks), kind, len(body) // 4) + body
-
-
-def sdes(ssrc: int = 0x1234) -> bytes:
-    chunk = struct.pack("!IBB", ssrc, 1, 2) + b"ab" + bytes(4)  # CNAME "ab", padded
-    return struct.pack("!BBH", 0x81, 202, len(chunk) // 4) + chunk
-
-
-def test_cumulative_loss_from_sender_and_receiver_reports() -> None:
-    sr = rtcp(200, [report_block(1, 7), report_block(2, 5)])
-    assert rtcp_cumulative_lost(sr) == 12
-    assert rtcp_cumulative_lost(rtcp(201, [report_block(1, 40)]) + sdes()) == 40
-    assert rtcp_cumulative_lost(sdes() + rtcp(201, [report_block(1, 3)])) == 3
-    assert rtcp_cumulative_lost(rtcp(201, [])) == 0  # a report, with nothing received yet
-    assert rtcp_cumulative_lost(rtcp(201, [report_block(1, -4)])) == 0  # duplicates
-
-
-@pytest.mark.parametrize(
-    "packet",
-    [
-        None,
-        b"",
-        sdes(),  # no report in it
-        rtcp(201, [report_block(1, 7)])[:-1],  # cut short
-        b"\x00" + rtcp(201, [report_block(1, 7)])[1:],  # not version 2
-        struct.pack("!BBH", 0x82, 201, 7) + bytes(28),  # says 2 blocks, holds 1
-    ],
-)
-def test_no_loss_is_read_from_what_is_no_report(packet: bytes | None) -> None:
-    assert rtcp_cumulative_lost(packet) is None
-
-
-# --------------------------------------------------------------------------- guard, calls
-
-
-def test_guard_counts_failures_and_bans_and_sees_bans_expire() -> None:
-    guard = CountingGuard(max_auth_failures=3, failure_window=60, ban_time=10)
-    now = 100.0
-    assert [guard.record_auth_failure("192.0.2.1", now) for _ in range(3)] == [False, False, True]
-    assert guard.record_auth_failure("192.0.2.1", now + 1) is False  # banned: not counted again
-    guard.record_auth_failure("192.0.2.2", now + 2)
-    assert (guard.auth_failures, guard.bans) == (5, 1)
-    assert guard.active_bans(now + 5) == 1
-    assert guard.active_bans(now + 10.5) == 0  # the ban ran out; the total stays
-    assert (guard.auth_failures, guard.bans) == (5, 1)
-
-
-def test_a_trusted_network_fails_without_a_ban() -> None:
-    from ipaddress import ip_network
-
-    guard = CountingGuard(max_auth_failures=1, trusted=[ip_network("10.0.0.0/8")])
-    assert guard.record_auth_failure("10.1.2.3", 0.0) is False
-    assert (guard.auth_failures, guard.bans, guard.active_bans(0.0)) == (1, 0, 0)
+# --------------------------------------------------------------------------- calls
 
 
 def test_calls_are_counted_by_whether_they_were_answered() -> None:
@@ -203,113 +133,6 @@ def test_calls_are_counted_by_whether_they_were_answered() -> None:
     for answered in (None, 12.5, None, 3.0, 4.0):
         calls.finished(SimpleNamespace(answered=answered))
     assert (calls.answered, calls.unanswered) == (3, 2)
-
-
-# --------------------------------------------------------------------------- relay
-
-
-def rtp(seq: int, ssrc: int = 0xABC) -> bytes:
-    return struct.pack("!BBHII", 0x80, 0, seq, seq * 160, ssrc) + bytes(160)
-
-
-def udp() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind((HOST, 0))
-    sock.settimeout(5.0)
-    return sock
-
-
-async def until(predicate: Any) -> None:
-    for _ in range(500):  # bounded: 5 s
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("not reached")
-
-
-def free_port_block(size: int = 40) -> int:
-    for first in range(41000, 49000, size):
-        try:
-            probes = []
-            for port in range(first, first + size):
-                probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                probes.append(probe)
-                probe.bind((HOST, port))
-            return first
-        except OSError:
-            continue
-        finally:
-            for probe in probes:
-                probe.close()
-    raise RuntimeError("no free port block")
-
-
-def test_relay_totals_grow_across_endpoints_closed_and_reused() -> None:
-    """Counters survive the zeroing at close; a parked pair that is reused counts again."""
-
-    async def test() -> None:
-        first = free_port_block()
-        relay = CountingRelay(HOST, first, first + 39, cool_down=0.0)
-        a_phone, b_phone = udp(), udp()
-        try:
-            a, b = await relay.open_endpoint(), await relay.open_endpoint()
-            relay.link(a, b)
-            a.set_remote(*a_phone.getsockname())
-            b.set_remote(*b_phone.getsockname())
-            for seq in range(5):
-                a_phone.sendto(rtp(seq), (HOST, a.local_port))
-            b_phone.sendto(b"junk, not RTP", (HOST, b.local_port))  # rejected
-            report = rtcp(201, [report_block(0xABC, 2)])
-            b_phone.sendto(report, (HOST, b.local_port + 1))  # b's phone lost 2 of a's
-            await until(lambda: a.rtp.packets_in == 5 and b.rtcp.packets_in == 1)
-            await until(lambda: b.rtp.rejected == 1)
-            live = relay.totals()
-            assert live == RtpTotals(StreamTotals(6, 5, 0, 1), StreamTotals(1, 1, 0, 0), 2)
-
-            relay.close_endpoint(a)
-            relay.close_endpoint(b)
-            relay.close_endpoint(b)  # twice: harmless, not counted twice
-            assert relay.totals() == live  # zeroed sockets, the same totals
-            assert relay.active_endpoints == 0
-
-            c = relay.take_parked()  # the same sockets, cooled down
-            assert c is not None and c.rtp.packets_in == 0
-            c.set_remote(*a_phone.getsockname())
-            for seq in range(3):
-                b_phone.sendto(rtp(seq, 0xDEF), (HOST, c.local_port))  # nowhere to go: dropped
-            await until(lambda: c.rtp.packets_in == 3)
-            grown = relay.totals()
-            assert grown.rtp == StreamTotals(9, 5, 3, 1) and grown.lost == 2
-            relay.close_endpoint(c)
-            assert relay.totals() == grown
-        finally:
-            relay.close()
-            a_phone.close()
-            b_phone.close()
-
-    asyncio.run(asyncio.wait_for(test(), 20))
-
-
-def test_a_phone_report_never_makes_lost_go_back() -> None:
-    async def test() -> None:
-        first = free_port_block()
-        relay = CountingRelay(HOST, first, first + 39)
-        phone = udp()
-        try:
-            a = await relay.open_endpoint()
-            for lost, received in ((9, 1), (4, 2)):  # a new stream counts from zero again
-                phone.sendto(rtcp(201, [report_block(1, lost)]), (HOST, a.local_port + 1))
-                await until(lambda n=received: a.rtcp.packets_in == n)
-                assert relay.totals().lost == 9
-            phone.sendto(sdes(), (HOST, a.local_port + 1))  # no report: the last one stands
-            await until(lambda: a.rtcp.packets_in == 3)
-            relay.close_endpoint(a)
-            assert relay.totals().lost == 9
-        finally:
-            relay.close()
-            phone.close()
-
-    asyncio.run(asyncio.wait_for(test(), 20))
 
 
 # --------------------------------------------------------------------------- the page
@@ -344,7 +167,7 @@ class FakeRtp:
 def test_the_page_reads_every_part() -> None:
     clock = VirtualClock(start=1000.0)
     parts = Parts(clock)
-    guard = CountingGuard(max_auth_failures=2, ban_time=60)
+    guard = Guard(max_auth_failures=2, ban_time=60)
     calls = CallCounter()
     page = SwitchMetrics(parts, calls=calls, security=guard, rtp=FakeRtp())
     logins = LoginThrottle(max_failures=2, ban_time=60)
