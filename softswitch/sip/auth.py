@@ -52,6 +52,9 @@ class AuthResult:
     reason: str  # for logs only, never sent to the peer
 
 
+# The answer to every first request of a phone (the one that gets the challenge): built once.
+_NO_CREDENTIALS = AuthResult(AuthOutcome.MISSING, None, "no credentials")
+
 # Longer headers are hostile: a real Authorization value is ~300 characters.
 _MAX_HEADER = 4096
 _MAX_PARAMS = 32
@@ -113,6 +116,7 @@ _MAC_LEN = 16
 _NONCE_HEX_LEN = 2 * (_BODY.size + _MAC_LEN)
 # Nonces issued "in the future" by more than this are treated as not ours (clock stepped back).
 _CLOCK_SLACK_MS = 2000
+_MAX_HA1S = 65536
 
 
 class DigestAuthenticator:
@@ -150,6 +154,9 @@ class DigestAuthenticator:
         self._evicted_upto_ms = -(2**63)
         # Unknown users are checked against this so they take the same path as known ones.
         self._dummy_password = os.urandom(16).hex()
+        # HMAC-SHA256 keyed once: a copy per nonce skips re-hashing the key (half the cost).
+        self._mac = hmac.new(secret, digestmod=hashlib.sha256)
+        self._ha1s: dict[tuple[str, str, str], str] = {}  # (algorithm, user, password) → HA1
 
     # ----------------------------------------------------------------- challenges
 
@@ -166,7 +173,12 @@ class DigestAuthenticator:
 
     def _make_nonce(self, now: float) -> str:
         body = _BODY.pack(int(now * 1000), POOL.take(8))
-        return (body + hmac.digest(self._secret, body, "sha256")[:_MAC_LEN]).hex()
+        return (body + self._sign(body)).hex()
+
+    def _sign(self, body: bytes) -> bytes:
+        mac = self._mac.copy()
+        mac.update(body)
+        return mac.digest()[:_MAC_LEN]
 
     def _open_nonce(self, nonce: str) -> tuple[bytes, int] | None:
         """(body, issued_ms) of a nonce we signed, or None."""
@@ -179,7 +191,7 @@ class DigestAuthenticator:
         if len(raw) != _BODY.size + _MAC_LEN:  # fromhex skips spaces: length tells
             return None
         body, mac = raw[: _BODY.size], raw[_BODY.size :]
-        if not hmac.compare_digest(mac, hmac.digest(self._secret, body, "sha256")[:_MAC_LEN]):
+        if not hmac.compare_digest(mac, self._sign(body)):
             return None
         issued_ms: int = _BODY.unpack(body)[0]
         return body, issued_ms
@@ -200,7 +212,7 @@ class DigestAuthenticator:
         (RFC 3261 §22.4 lets a server check it; phones copy the Request-URI verbatim).
         """
         if authorization is None:
-            return AuthResult(AuthOutcome.MISSING, None, "no credentials")
+            return _NO_CREDENTIALS
         if len(authorization) > _MAX_HEADER:
             return AuthResult(AuthOutcome.FAILED, None, "credentials too long")
         params = parse_digest(authorization)
@@ -227,13 +239,8 @@ class DigestAuthenticator:
         password = lookup(username)
         known = password is not None
         try:
-            expected = _expected_response(
-                params,
-                username,
-                self.realm,
-                self._dummy_password if password is None else password,
-                method,
-            )
+            secret = self._dummy_password if password is None else password
+            expected = _expected_response(params, self._ha1(params, username, secret), method)
         except UnicodeError:  # lone surrogates from a lossy decode upstream
             return AuthResult(AuthOutcome.FAILED, username, "undecodable credentials")
         given = params["response"].lower().encode("ascii", "replace")
@@ -243,6 +250,22 @@ class DigestAuthenticator:
         # The response proves knowledge of the password; now judge the nonce itself.
         outcome, reason = self._judge_nonce(params["nonce"], int(params["nc"], 16), int(now * 1000))
         return AuthResult(outcome, username, reason)
+
+    def _ha1(self, params: dict[str, str], username: str, password: str) -> str:
+        """H(username:realm:password), remembered: a phone re-registers with the same one.
+
+        Unknown users (hashed with the dummy password) are remembered the same way, so they
+        still cost what a known user costs. Bounded: the table starts over when full.
+        """
+        algorithm = params.get("algorithm", "MD5").upper().removesuffix("-SESS")
+        key = (algorithm, username, password)
+        ha1 = self._ha1s.get(key)
+        if ha1 is None:
+            ha1 = _HASHES[algorithm](f"{username}:{self.realm}:{password}".encode(errors=_ERRORS))
+            if len(self._ha1s) >= _MAX_HA1S:
+                self._ha1s.clear()
+            self._ha1s[key] = ha1
+        return ha1
 
     def _judge_nonce(self, nonce: str, nc: int, now_ms: int) -> tuple[AuthOutcome, str]:
         """OK when the nonce is ours, fresh, and nc is new (nc is then remembered)."""
@@ -295,15 +318,13 @@ def _check_shape(params: dict[str, str], request_uri: str | None) -> str:
     return ""
 
 
-def _expected_response(
-    params: dict[str, str], username: str, realm: str, password: str, method: str
-) -> str:
-    """RFC 7616 §3.4.1 response for qop=auth (and the -sess variants)."""
+def _expected_response(params: dict[str, str], ha1: str, method: str) -> str:
+    """RFC 7616 §3.4.1 response for qop=auth (and the -sess variants); ``ha1`` is
+    H(username:realm:password)."""
     algorithm = params.get("algorithm", "MD5").upper()
     session = algorithm.endswith("-SESS")
     h = _HASHES[algorithm.removesuffix("-SESS")]
     nonce, cnonce = params["nonce"], params["cnonce"]
-    ha1 = h(f"{username}:{realm}:{password}".encode(errors=_ERRORS))
     if session:
         ha1 = h(f"{ha1}:{nonce}:{cnonce}".encode(errors=_ERRORS))
     ha2 = h(f"{method}:{params['uri']}".encode(errors=_ERRORS))

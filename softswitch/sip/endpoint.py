@@ -77,6 +77,9 @@ REASONS = {
     603: "Decline",
 }
 
+# Built once: ``A | B | C`` in an isinstance call builds a new union at every event.
+_ENDED_BADLY = (TransactionTimedOut, TransportFailed, AckTimedOut)
+
 # One message type for the layer: servers hold requests, clients receive responses.
 ServerTxn = ServerTransaction[SipMessage, Flow]
 ClientTxn = ClientTransaction[SipMessage, Flow]
@@ -361,7 +364,7 @@ class SipEndpoint:
         owner = getattr(event.txn, "tu", None)
         if owner is not None and hasattr(owner, "on_txn_event"):
             owner.on_txn_event(event, now)
-        elif isinstance(event, TransactionTimedOut | TransportFailed | AckTimedOut):
+        elif isinstance(event, _ENDED_BADLY):
             log.debug("- transaction %s ended: %s", event.txn.key, type(event).__name__)
         elif isinstance(event, ResponseReceived):
             pass

@@ -299,8 +299,25 @@ class NameAddr(NamedTuple):
         )
 
 
+# Parsed From/To/Contact values by text: a dialog's messages repeat the same values (the
+# second REGISTER of a registration all three), and a NameAddr is immutable (its params are
+# never changed after parsing), so one may be shared. Bounded: the cache starts over when full.
+_NAME_ADDRS: dict[str, NameAddr] = {}
+_NAME_ADDRS_SIZE = 4096
+
+
 def parse_name_addr(value: str) -> NameAddr:
     """Parse ``"Name" <uri>;params``, ``Name <uri>;params`` or ``uri;params``."""
+    addr = _NAME_ADDRS.get(value)
+    if addr is None:
+        addr = _parse_name_addr(value)
+        if len(_NAME_ADDRS) >= _NAME_ADDRS_SIZE:
+            _NAME_ADDRS.clear()
+        _NAME_ADDRS[value] = addr
+    return addr
+
+
+def _parse_name_addr(value: str) -> NameAddr:
     value = value.strip(" \t")
     if not value:
         raise SipParseError("empty address")

@@ -83,8 +83,11 @@ class LocationService:
         # aor → contact → binding, in order of last update (the first is the oldest).
         self._by_aor: dict[Aor, dict[str, Binding]] = {}
         self._count = 0
-        # (expires_at, aor, contact), possibly stale: an entry counts only while the binding it
-        # names still has that expiry. Rebuilt when stale entries outnumber live ones.
+        # (expires_at, aor, contact), possibly stale. Every live binding has an entry at or
+        # before its expiry: a refresh that moves the expiry later pushes nothing (a phone
+        # refreshes far more often than it expires), and an entry found early is moved on to
+        # its binding's real expiry when it reaches the top. An entry whose binding is gone
+        # is dropped. Rebuilt when stale entries outnumber live ones.
         self._deadlines: list[tuple[float, Aor, str]] = []
         if store is not None:
             for row in sorted(store.load(now), key=lambda r: r.expires_at):
@@ -110,14 +113,20 @@ class LocationService:
     def next_deadline(self) -> float | None:
         """When the earliest binding expires (call ``expire`` then), or None if none is held."""
         deadlines = self._deadlines
-        while deadlines and not self._is_live(deadlines[0]):
-            heapq.heappop(deadlines)
-        return deadlines[0][0] if deadlines else None
+        while deadlines:
+            expires_at, aor, contact = deadlines[0]
+            binding = self._binding(aor, contact)
+            if binding is None:
+                heapq.heappop(deadlines)
+            elif binding.expires_at != expires_at:  # refreshed since: its real expiry
+                heapq.heapreplace(deadlines, (binding.expires_at, aor, contact))
+            else:
+                return expires_at
+        return None
 
-    def _is_live(self, entry: tuple[float, Aor, str]) -> bool:
-        expires_at, aor, contact = entry
-        binding = self._by_aor.get(aor, {}).get(contact)
-        return binding is not None and binding.expires_at == expires_at
+    def _binding(self, aor: Aor, contact: str) -> Binding | None:
+        per_aor = self._by_aor.get(aor)
+        return None if per_aor is None else per_aor.get(contact)
 
     # ------------------------------------------------------------------ changes
 
@@ -142,14 +151,16 @@ class LocationService:
         """Hold ``binding`` as the newest of its AOR; returns the oldest evicted past the cap."""
         removed: list[Binding] = []
         per_aor = self._by_aor.setdefault(binding.aor, {})
-        if per_aor.pop(binding.contact, None) is None:
+        previous = per_aor.pop(binding.contact, None)
+        if previous is None:
             self._count += 1
         per_aor[binding.contact] = binding  # re-inserted: now the newest of the AOR
         while len(per_aor) > self.max_contacts_per_aor:
             oldest = next(iter(per_aor.values()))
             self.remove(oldest.aor, oldest.contact)
             removed.append(oldest)
-        self._schedule(binding)
+        if previous is None or binding.expires_at < previous.expires_at:
+            self._schedule(binding)  # else the previous expiry's entry stands for this one
         return removed
 
     def _schedule(self, binding: Binding) -> None:
@@ -191,11 +202,15 @@ class LocationService:
         expired: list[Binding] = []
         deadlines = self._deadlines
         while deadlines and deadlines[0][0] <= now:
-            entry = heapq.heappop(deadlines)
-            if self._is_live(entry):
-                binding = self.remove(entry[1], entry[2])
-                if binding is not None:
-                    expired.append(binding)
+            _, aor, contact = heapq.heappop(deadlines)
+            binding = self._binding(aor, contact)
+            if binding is None:
+                continue  # removed or replaced since
+            if binding.expires_at <= now:
+                self.remove(aor, contact)
+                expired.append(binding)
+            else:  # refreshed since: wait for its real expiry
+                heapq.heappush(deadlines, (binding.expires_at, aor, contact))
         return expired
 
     def flush(self) -> None:

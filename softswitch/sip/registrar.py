@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from softswitch.sip.location import Aor, Binding, LocationService
 
@@ -77,8 +77,9 @@ def contact_header(binding: Binding, now: float) -> str:
     return "".join(parts)
 
 
-@dataclass(frozen=True, slots=True)
-class _Origin:
+# The two private values below are NamedTuples: built for every REGISTER, and a tuple is
+# several times cheaper to build than a frozen dataclass.
+class _Origin(NamedTuple):
     """What the REGISTER says about where and by whom it was sent."""
 
     call_id: str
@@ -89,8 +90,7 @@ class _Origin:
     user_agent: str
 
 
-@dataclass(frozen=True, slots=True)
-class _Change:
+class _Change(NamedTuple):
     request: ContactRequest
     expires: int  # 0 removes
     existing: Binding | None

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate
+from functools import lru_cache
 from typing import Literal
 
 from softswitch.errors import SipError, SipParseError
@@ -209,7 +210,12 @@ def _float_or_none(value: str | None) -> float | None:
 
 
 def _http_date(wall: float) -> str:
-    return formatdate(wall, usegmt=True)
+    return _date_of_second(int(wall))
+
+
+@lru_cache(maxsize=4)  # every 200 of the same second carries the same Date
+def _date_of_second(second: int) -> str:
+    return formatdate(second, usegmt=True)
 
 
 __all__ = ["Account", "RegistrationService", "challenge_headers", "record_failure"]

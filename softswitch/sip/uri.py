@@ -102,8 +102,25 @@ def uri_scheme(text: str) -> str:
     return "" if match is None else match.group(1).lower()
 
 
+# Parsed URIs by text. A phone writes the same few URIs in every message (its To, From and
+# Contact), and the REGISTER path alone parses five per registration; a SipUri is immutable,
+# so one may be shared. Bounded: hostile peers invent URIs, and the cache then starts over.
+_CACHE: dict[str, SipUri] = {}
+_CACHE_SIZE = 4096
+
+
 def parse_uri(text: str) -> SipUri:
     """Parse a sip: or sips: URI; other schemes raise 416 (the caller decides if that matters)."""
+    uri = _CACHE.get(text)
+    if uri is None:
+        uri = _parse_uri(text)
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.clear()
+        _CACHE[text] = uri
+    return uri
+
+
+def _parse_uri(text: str) -> SipUri:
     scheme = uri_scheme(text)
     if not scheme:
         raise SipParseError("malformed URI")

@@ -175,6 +175,26 @@ def test_nonce_count_must_increase(auth: DigestAuthenticator) -> None:
     assert lower.outcome is AuthOutcome.FAILED
 
 
+def test_a_changed_password_counts_at_once_despite_the_remembered_ha1(
+    auth: DigestAuthenticator,
+) -> None:
+    # HA1 is remembered per (algorithm, user, password): a reload's new password is used at
+    # the very next request, and the old one stops working.
+    passwords = {"1001": "s3cret"}
+    for n, algorithm in enumerate(("MD5", "SHA-256", "MD5")):
+        nonce = nonce_of(auth.challenge(1000.0 + n)[0])
+        good = credentials(nonce, algorithm=algorithm, password=passwords["1001"])
+        assert auth.verify(good, "REGISTER", passwords.get, 1000.0 + n).outcome is AuthOutcome.OK
+    old = passwords["1001"]
+    passwords["1001"] = "n3w-secret"
+    nonce = nonce_of(auth.challenge(1010.0)[0])
+    stale_password = credentials(nonce, password=old)
+    result = auth.verify(stale_password, "REGISTER", passwords.get, 1010.0)
+    assert (result.outcome, result.reason) == (AuthOutcome.FAILED, "wrong password")
+    fresh = credentials(nonce, password="n3w-secret", nc="00000002")
+    assert auth.verify(fresh, "REGISTER", passwords.get, 1011.0).outcome is AuthOutcome.OK
+
+
 def test_unknown_user_and_wrong_password_look_the_same(auth: DigestAuthenticator) -> None:
     nonce = nonce_of(auth.challenge(1000.0)[0])
     wrong = auth.verify(credentials(nonce, password="guess"), "REGISTER", lookup, 1000.0)

@@ -252,6 +252,25 @@ def test_refresh_storm_does_not_grow_the_deadline_heap(
     assert location.next_deadline() == pytest.approx(T0 + 99.99 + 3600)
 
 
+def test_expiry_follows_refreshes_later_and_earlier(
+    registrar: Registrar, location: LocationService
+) -> None:
+    # A refresh to a later expiry pushes no heap entry: the old one is moved on when reached.
+    phone = Phone(registrar)
+    phone.register([contact()], 120, T0)
+    phone.register([contact()], 300, T0 + 60)
+    assert location.next_deadline() == T0 + 360
+    assert location.expire(T0 + 200) == []
+    assert [b.expires_at for b in location.lookup(ANA, T0 + 200)] == [T0 + 360]
+    # A refresh to an earlier expiry must be honoured at the earlier time.
+    phone.register([contact()], 60, T0 + 200)
+    assert location.next_deadline() == T0 + 260
+    assert location.expire(T0 + 259) == []
+    assert [b.contact for b in location.expire(T0 + 260)] == [DESK]
+    assert location.next_deadline() is None
+    assert len(location) == 0
+
+
 def test_invalid_limits_are_rejected(location: LocationService) -> None:
     with pytest.raises(ValueError):
         Registrar(location, min_expires=600, max_expires=3600, default_expires=60)

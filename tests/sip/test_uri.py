@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 
 from softswitch.errors import SipParseError
+from softswitch.sip import headers as headers_module
+from softswitch.sip import uri as uri_module
+from softswitch.sip.headers import parse_name_addr
 from softswitch.sip.uri import SipUri, escape_param, parse_uri, same_aor, unescape, uri_scheme
 
 
@@ -131,3 +134,23 @@ def test_same_aor() -> None:
     assert not same_aor(a, parse_uri("sips:alice@example.com"))
     assert not same_aor(a, parse_uri("sip:Alice@example.com"))  # the user part is case-sensitive
     assert not same_aor(a, parse_uri("sip:alice@example.org"))
+
+
+def test_parsed_values_are_shared_but_the_caches_stay_bounded() -> None:
+    # A phone repeats its URIs and From/To/Contact values in every message: they are parsed
+    # once. Hostile peers invent new ones: the caches never outgrow their bound.
+    first = parse_uri("sip:1001@192.0.2.10:5060;transport=tcp")
+    assert parse_uri("sip:1001@192.0.2.10:5060;transport=tcp") is first
+    assert (first.user, first.port, first.transport) == ("1001", 5060, "tcp")
+    addr = parse_name_addr('"Ana" <sip:1001@pbx>;tag=abc')
+    assert parse_name_addr('"Ana" <sip:1001@pbx>;tag=abc') is addr
+    assert (addr.display, addr.uri, addr.tag) == ("Ana", "sip:1001@pbx", "abc")
+    for n in range(10_000):
+        assert parse_uri(f"sip:u{n}@pbx").user == f"u{n}"
+        assert parse_name_addr(f"<sip:u{n}@pbx>;tag={n}").tag == str(n)
+    assert len(uri_module._CACHE) <= uri_module._CACHE_SIZE
+    assert len(headers_module._NAME_ADDRS) <= headers_module._NAME_ADDRS_SIZE
+    with pytest.raises(SipParseError):  # errors are not cached as values
+        parse_uri("sip:")
+    with pytest.raises(SipParseError):
+        parse_uri("sip:")
