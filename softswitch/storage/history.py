@@ -4,9 +4,12 @@ The file is ``state_dir/history.sqlite3``. Rows are written when a call ends, fr
 loop, so ``add`` must cost next to nothing there: it only appends the record to an in-memory
 queue. One writer thread of this store takes everything queued, inserts it in one transaction
 and commits with ``synchronous=FULL``, so a commit is on disk before the writer moves on; a burst
-of hang-ups costs one fsync, not one per call. ``flush()`` waits until everything added before
-it is committed (``close()`` flushes, then stops the writer). A crash of the process loses only
-what was still queued, never a committed row; the app flushes at shutdown.
+of hang-ups costs one fsync, not one per call. Commits are at least ``_COMMIT_GAP`` (50 ms)
+apart: a lone call's row is written at once, and under load a row waits at most that long
+for the others of its gap (one transaction costs ~0.3 ms of CPU whatever its size).
+``flush()`` waits until everything added before it is committed (``close()`` flushes, then
+stops the writer). A crash of the process loses only what was still queued, never a
+committed row; the app flushes at shutdown.
 
 A write that fails for a reason that may pass (a full disk, an I/O error, a locked file) is
 logged and retried after ``retry_interval`` seconds with the same batch, so the order of rows
@@ -29,8 +32,10 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -64,6 +69,7 @@ log = logging.getLogger("softswitch.storage")
 
 FILE_NAME = "history.sqlite3"
 _BATCH = 500  # rows per transaction at most: a huge backlog never holds the file for long
+_COMMIT_GAP = 0.05  # seconds between two commits at least: the most a row waits for company
 _SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -164,6 +170,7 @@ class CallHistory:
         self._queued = 0  # jobs ever queued
         self._done = 0  # jobs ever committed (or, at close, given up)
         self._closing = False
+        self._idle = False  # the writer waits for a job (not committing, not in its gap)
         self._retry_interval = retry_interval
         self._writer: threading.Thread | None = None
         self._read_only = read_only
@@ -197,7 +204,8 @@ class CallHistory:
                 raise HistoryError(f"{self.path} is open read-only")
             self._queue.append(job)
             self._queued += 1
-            self._cond.notify_all()
+            if self._idle:  # else the writer is busy or in its gap, and takes the job then:
+                self._cond.notify_all()  # waking it per job cost a thread switch each
 
     def pending(self) -> int:
         """Rows and form entries queued and not committed yet."""
@@ -226,13 +234,24 @@ class CallHistory:
     # -- the writer thread --------------------------------------------------------------------
 
     def _write_loop(self) -> None:
+        last_commit = -math.inf
         while True:
             with self._cond:
+                self._idle = True
                 self._cond.wait_for(lambda: bool(self._queue) or self._closing)
+                self._idle = False
+                # Group commit: at most one transaction per _COMMIT_GAP. A lone call's row is
+                # written at once; under a burst of hang-ups the rows of the gap share one
+                # commit (a transaction costs ~0.3 ms of CPU here whatever its size, which at
+                # hundreds of calls a second took as much of the interpreter as SIP parsing).
+                wait = last_commit + _COMMIT_GAP - time.monotonic()
+                if wait > 0:
+                    self._cond.wait_for(lambda: self._closing, wait)
                 if not self._queue:
                     return  # closing, and everything is written
                 batch = [self._queue[i] for i in range(min(len(self._queue), _BATCH))]
                 closing = self._closing
+            last_commit = time.monotonic()
             if not self._commit(batch, closing):
                 continue  # kept in the queue: tried again after the pause
             with self._cond:
