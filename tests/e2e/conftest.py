@@ -29,6 +29,9 @@ from .phone import Phone, PjEndpoint
 
 REPO = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
+# The SIP provider's phone (a pjsua account) lives on another loopback address, so the switch
+# tells its calls from the extensions' by source address (the trunk's inbound_from).
+TRUNK_HOST = "127.0.0.2"
 SERVER_START_TIMEOUT = 15.0
 SERVER_STOP_TIMEOUT = 5.0
 
@@ -49,6 +52,21 @@ DIAGNOSTICS = pytest.StashKey[list[Callable[[], tuple[str, str]]]]()
 
 
 _USED_PORTS: set[int] = set()
+
+
+def outbound_trunk(provider_port: int) -> str:
+    """TOML for a trunk to the provider phone at ``TRUNK_HOST:provider_port`` and a route
+    sending Spanish mobiles (+34 6..9) through it."""
+    return f"""
+[trunks.proveedor]
+host = "{TRUNK_HOST}"
+port = {provider_port}
+inbound_from = ["{TRUNK_HOST}/32"]
+
+[[outbound_routes]]
+match = "+34[6-9]XXXXXXXX"
+trunk = "proveedor"
+"""
 
 
 def free_port() -> int:

@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import HOST, Pbx, Server, free_port
+from .conftest import HOST, TRUNK_HOST, Pbx, Server, free_port, outbound_trunk
 from .phone import Phone, PhoneCall, PjEndpoint, talk_both_ways
 
 pytestmark = pytest.mark.e2e
 
-TRUNK_HOST = "127.0.0.2"
 TOKEN = "t0ken-0123456789abcdef"
 
 
@@ -28,16 +27,7 @@ def _switch(
     """A switch whose 1001 may call +34 mobiles through a trunk: (server, web port, provider)."""
     provider = phone_factory("provider", host=TRUNK_HOST)
     web = free_port()
-    extra = f"""
-[trunks.proveedor]
-host = "{TRUNK_HOST}"
-port = {provider.sip_port}
-inbound_from = ["{TRUNK_HOST}/32"]
-
-[[outbound_routes]]
-match = "+34[6-9]XXXXXXXX"
-trunk = "proveedor"
-"""
+    extra = outbound_trunk(provider.sip_port)
     keys = {
         "server": f'http_listen = "{HOST}:{web}"\nclick_to_call_token = "{TOKEN}"',
         "1001": 'outbound = true\ncaller_ids = ["+34910000001"]',

@@ -14,12 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import HOST, Pbx, Server
+from .conftest import HOST, TRUNK_HOST, Pbx, Server
 from .phone import Phone, PhoneCall, PjEndpoint, analyse_tone, listen
 
 pytestmark = pytest.mark.e2e
 
-TRUNK_HOST = "127.0.0.2"
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 

@@ -9,12 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Pbx, Server
+from .conftest import TRUNK_HOST, Pbx, Server, outbound_trunk
 from .phone import Phone, PjEndpoint, analyse_tone, listen, talk_both_ways
 
 pytestmark = pytest.mark.e2e
-
-TRUNK_HOST = "127.0.0.2"
 
 
 def test_outbound_permission_and_caller_id(
@@ -24,16 +22,7 @@ def test_outbound_permission_and_caller_id(
     tmp_path: Path,
 ) -> None:
     provider = phone_factory("provider", host=TRUNK_HOST)
-    extra = f"""
-[trunks.proveedor]
-host = "{TRUNK_HOST}"
-port = {provider.sip_port}
-inbound_from = ["{TRUNK_HOST}/32"]
-
-[[outbound_routes]]
-match = "+34[6-9]XXXXXXXX"
-trunk = "proveedor"
-"""
+    extra = outbound_trunk(provider.sip_port)
     keys = {"1001": 'outbound = true\ncaller_ids = ["+34910000001"]'}
     server = server_factory(extra=extra, keys=keys)
     pbx = Pbx(server, phone_factory)

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import HOST, Pbx, Server
+from .conftest import HOST, TRUNK_HOST, Pbx, Server
 from .phone import Phone, PjEndpoint, analyse_tone, listen, talk_both_ways
 
 pytestmark = pytest.mark.e2e
 
-TRUNK_HOST = "127.0.0.2"
 ROUTING = f"""
 [trunks.proveedor]
 host = "{TRUNK_HOST}"
