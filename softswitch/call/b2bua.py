@@ -56,6 +56,7 @@ log = logging.getLogger("softswitch.call")
 # call may go on to the callee's voicemail.
 UNANSWERED = frozenset({408, 480, 486, 600, 603})
 MISSED = UNANSWERED | {487}  # and the caller giving up while it rang
+TRYING_DELAY = 0.2  # seconds; RFC 3261 §17.2.1's bound for skipping the 100 Trying
 
 
 class B2bua:
@@ -127,7 +128,13 @@ class B2bua:
     def new_call(
         self, txn: ServerTxn, request: SipRequest, flow: Flow, caller: str, callee: str, now: float
     ) -> Call:
-        """A call with its leg A (the caller's dialog, our tag), after a 100 Trying."""
+        """A call with its leg A (the caller's dialog, our tag).
+
+        The 100 Trying is not sent now: RFC 3261 §17.2.1 lets a UAS skip it when it answers
+        within 200 ms, and an extension that rings answers with its 180 in a few ms. It goes
+        out from ``handle_timer`` after TRYING_DELAY if leg A has had no response by then, well
+        before the caller's first retransmission (T1, 500 ms). One message fewer per call.
+        """
         call = Call(self, None, caller, callee, now)
         call.wall_started = self.endpoint.clock.wall()
         dialog = uas_dialog(request, new_tag(), self.endpoint.contact(flow, callee), flow)
@@ -135,7 +142,8 @@ class B2bua:
         txn.tu = call.a
         self.dialogs[dialog.key] = call.a
         self.calls.add(call)
-        self.endpoint.respond(txn, 100)
+        call.trying_at = now + TRYING_DELAY
+        self._schedule(call, call.trying_at)
         return call
 
     async def _setup(
@@ -701,12 +709,20 @@ class B2bua:
     def handle_timer(self, now: float) -> None:
         while self._timers and self._timers[0][0] <= now:
             _, _, call = heapq.heappop(self._timers)
+            if call.trying_at is not None and call.trying_at <= now:
+                self._send_trying(call)
             if call.ended:
                 if call.forget_at is not None and call.forget_at <= now:
                     self._forget(call)
             elif call.b is None and call.ring_deadline is not None and call.ring_deadline <= now:
                 log.info("%s no answer from %s after ring time", call.call_id, call.callee)
                 self._fail_a(call, 480, "Temporarily Unavailable")
+
+    def _send_trying(self, call: Call) -> None:
+        call.trying_at = None
+        txn = call.a.invite_server
+        if txn is not None and txn.status == 0 and not call.ended:
+            self.endpoint.respond(txn, 100)
 
     def _forget(self, call: Call) -> None:
         """Drop a finished call for good. Legs refer to their call weakly and lose their

@@ -35,6 +35,8 @@ class Call:
         self.record = False  # record this call once answered
         self.recording_path: Path | None = None
         self.ring_deadline: float | None = None
+        # When leg A gets a 100 Trying if nothing else was sent by then (RFC 3261 §17.2.1).
+        self.trying_at: float | None = None
         self.provisional_sent = 0
         # The caller's INVITE had no SDP (RFC 3261 §13.2.1 "delayed offer"): we offer to the
         # callee ourselves, send the caller an offer in our 200 and take its answer from the ACK.

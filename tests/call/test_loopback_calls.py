@@ -21,7 +21,7 @@ from sipclient import (
     rtp_packet,
 )
 
-from softswitch.sip.message import SipRequest, SipResponse
+from softswitch.sip.message import SipRequest, SipResponse, parse_message
 
 if TYPE_CHECKING:
     from conftest import SwitchFactory
@@ -50,6 +50,7 @@ def _in_rtp_range(view: SdpView) -> bool:
 def ring(p: Phones, **invite_kw: object) -> tuple[SipRequest, SipRequest]:
     """Caller INVITEs 1002 (answering the 407); returns (caller's INVITE, callee's INVITE)."""
     invite = p.caller.invite("1002", make_sdp(p.caller_rtp.port), **invite_kw)  # type: ignore[arg-type]
+    # The callee has not answered yet: the switch says 100 Trying, 200 ms after the INVITE.
     trying = p.caller.response(invite, final=False)
     assert trying.status == 100
     incoming = p.callee.expect_request("INVITE")
@@ -113,6 +114,25 @@ def test_call_setup_headers_sdp_and_rtp(phones: Phones) -> None:
     assert call.a_media.port != call.b_media.port
     assert call.ok.to.tag is not None and call.ok.get("contact")
     relay_check(p, call)
+
+
+def _statuses(raw: list[tuple[float, bytes]], call_id: str) -> list[int]:
+    parsed = (parse_message(data) for _, data in raw)
+    return [m.status for m in parsed if isinstance(m, SipResponse) and m.call_id == call_id]
+
+
+def test_no_100_trying_when_the_callee_rings_at_once(phones: Phones) -> None:
+    """RFC 3261 §17.2.1: a 180 within 200 ms makes the 100 unnecessary, so none is sent."""
+    p = phones
+    invite = p.caller.invite("1002", make_sdp(p.caller_rtp.port))
+    incoming = p.callee.expect_request("INVITE")
+    tag = new_tag()
+    p.callee.reply(incoming, 180, to_tag=tag)
+    assert p.caller.response(invite, final=False).status == 180
+    p.caller.collect(0.4)  # past the moment a 100 would have gone out
+    p.callee.reply(incoming, 200, to_tag=tag, body=make_sdp(p.callee_rtp.port))
+    assert p.caller.response(invite).status == 200
+    assert _statuses(p.caller.received, invite.call_id) == [407, 180, 200]
 
 
 def test_bye_from_caller(phones: Phones) -> None:
