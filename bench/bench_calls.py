@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_calls.py            # full: 15 s probes, 90 s confirmation
     .venv/bin/python bench/bench_calls.py --quick    # 4 s probes, 10 s confirmation
     .venv/bin/python bench/bench_calls.py --only softswitch --profile 600   # py-spy at 600/s
+    .venv/bin/python bench/bench_calls.py --caller trunk   # softswitch's caller is a trunk
 
 Each call is INVITE, 180, 200, ACK, BYE, 200 (no media flows, no pause). For each server a
 ladder of rates is probed (a fresh server per probe) until one fails; the gap is bisected, then
@@ -14,6 +15,9 @@ Differences between the two servers, by design of each: every softswitch call au
 (INVITE, 407, ACK, INVITE with digest) and anchors RTP (two port pairs bound per call); sippy's
 b2bua_radius runs with -u (no authentication) and without an RTP proxy, so its calls are three
 messages shorter and bind no sockets. Both run one Python process with logging quiet.
+``--caller trunk`` makes softswitch's caller a provider trusted by its address (inbound_from),
+dialling a number routed to extension 1002: the same six messages as sippy's calls, through
+the inbound routing (number, action, history as an inbound call).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     HOST,
     REPO,
+    TRUNK_DID,
     PortPicker,
     Proc,
     SearchResult,
@@ -73,6 +78,7 @@ class Options:
     confirm_seconds: float
     log_level: str
     keep: bool
+    caller: str = "extension"  # or "trunk": no digest round (see the module docstring)
 
 
 Attach = Callable[[int, float, Path], Proc]
@@ -101,6 +107,7 @@ class CallProbe:
                 server_port,
                 EXTENSIONS,
                 log_level=self.options.log_level,
+                trunk=self.options.caller == "trunk",
             ) as server:
                 register_callee(server.port, uas_port, wd)
                 return self._load(server, wd, rate, seconds, uas_port, uac_port)
@@ -117,13 +124,10 @@ class CallProbe:
         )
         try:
             _wait_bound(uas_port)
-            scenario = "uac_plain.xml" if server.kind == "sippy" else "uac_auth.xml"
-            auth = (
-                SIPPY_UAC if server.kind == "sippy" else ["-au", "1001", "-ap", EXTENSIONS["1001"]]
-            )
+            scenario, target, auth = self._caller(server.kind)
             limit = min(max(200, rate * 2), MAX_CONCURRENT)
             extra = [
-                "-s", "1002", *auth,
+                "-s", target, *auth,
                 "-r", str(rate), "-rp", "1000", "-m", str(planned), "-l", str(limit),
                 "-timeout", _s(seconds + 30), "-timeout_error", "-recv_timeout", "10000",
             ]  # fmt: skip
@@ -148,6 +152,14 @@ class CallProbe:
         if not verdict.passed and (excerpt := error_excerpt(wd / "uac")):
             log("    uac errors: " + excerpt.replace("\n", "\n    "))
         return verdict
+
+    def _caller(self, kind: str) -> tuple[str, str, list[str]]:
+        """The uac's scenario, the number it dials, and its extra arguments."""
+        if kind == "sippy":
+            return "uac_plain.xml", "1002", SIPPY_UAC
+        if self.options.caller == "trunk":
+            return "uac_plain.xml", TRUNK_DID, []
+        return "uac_auth.xml", "1002", ["-au", "1001", "-ap", EXTENSIONS["1001"]]
 
 
 def register_callee(server_port: int, uas_port: int, wd: Path) -> None:
@@ -261,6 +273,12 @@ def main() -> int:
     parser.add_argument("--rates", help="comma-separated ladder, overrides the default")
     parser.add_argument("--profile", type=int, metavar="RATE", help="py-spy one run at RATE")
     parser.add_argument("--keep", action="store_true", help="keep the work directories")
+    parser.add_argument(
+        "--caller",
+        choices=("extension", "trunk"),
+        default="extension",
+        help="softswitch's caller: extension 1001 with digest, or a trusted trunk",
+    )
     args = parser.parse_args()
     exit_on_sigterm()
     options = Options(
@@ -268,8 +286,9 @@ def main() -> int:
         confirm_seconds=args.confirm_seconds or (10 if args.quick else 90),
         log_level=args.log_level,
         keep=args.keep,
+        caller=args.caller,
     )
-    log(f"bench_calls: {machine_note()}")
+    log(f"bench_calls: {machine_note()}, softswitch caller: {args.caller}")
     if args.profile:
         profile_at(args.only or "softswitch", args.profile, options.probe_seconds, options)
         return 0

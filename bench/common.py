@@ -169,7 +169,13 @@ class Server:
         return self.proc.pid
 
 
-def softswitch_config(port: int, extensions: dict[str, str], rtp_ports: str = "10000-29999") -> str:
+# The number a trunk delivers in `bench_calls.py --caller trunk`, routed to extension 1002.
+TRUNK_DID = "+34910000000"
+
+
+def softswitch_config(
+    port: int, extensions: dict[str, str], rtp_ports: str = "10000-29999", trunk: bool = False
+) -> str:
     lines = [
         "[server]",
         f'domain = "{HOST}"',
@@ -184,6 +190,16 @@ def softswitch_config(port: int, extensions: dict[str, str], rtp_ports: str = "1
     ]
     for number, password in extensions.items():
         lines += [f"[extensions.{number}]", f'password = "{password}"']
+    if trunk:  # the caller is a provider trusted by address: no digest, as for sippy
+        lines += [
+            "[trunks.carrier]",
+            f'host = "{HOST}"',
+            "port = 9  # never called: the bench only receives from it",
+            "register = false",
+            f'inbound_from = ["{HOST}/32"]',
+            f'[numbers."{TRUNK_DID}"]',
+            'action = "extension:1002"',
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -195,6 +211,7 @@ def softswitch(
     rtp_ports: str = "10000-29999",
     log_level: str = "WARNING",
     profile: Path | None = None,
+    trunk: bool = False,
 ) -> Iterator[Server]:
     """``python -m softswitch serve`` with a config written for this run.
 
@@ -202,7 +219,7 @@ def softswitch(
     sippy runs with its logging off (SIPLOG_BEND=none); the README records both.
     """
     config = cwd / "softswitch.toml"
-    config.write_text(softswitch_config(port, extensions, rtp_ports))
+    config.write_text(softswitch_config(port, extensions, rtp_ports, trunk))
     runner = ["-m", "cProfile", "-o", str(profile)] if profile else []
     argv = [str(PYTHON), *runner, "-m", "softswitch", "serve", "--config", str(config)]
     proc = spawn("softswitch", [*argv, "--log-level", log_level], cwd)
