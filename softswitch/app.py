@@ -56,6 +56,8 @@ except ImportError:  # pragma: no cover - uvloop is not built for every platform
 log = logging.getLogger("softswitch")
 
 HOUSEKEEPING_INTERVAL = 0.05  # seconds between ring-timeout / expiry checks
+# Housekeeping ticks between the middle generation's collector passes (see _collect_young).
+MIDDLE_GC_EVERY = 20
 FLUSH_INTERVAL = 1.0  # seconds between registration store commits
 STATS_INTERVAL = 60.0  # seconds between the "stats" log lines
 # Young passes of at most ~20k objects; no automatic full passes (a full pass over a busy
@@ -353,8 +355,11 @@ class App:
         next_flush = self.clock.monotonic() + FLUSH_INTERVAL
         next_stats = self.clock.monotonic() + STATS_INTERVAL
         last_full_gc = self.clock.monotonic()
+        ticks = 0
         while True:
             await asyncio.sleep(HOUSEKEEPING_INTERVAL)
+            ticks += 1
+            _collect_young(ticks)
             now = self.clock.monotonic()
             self.b2bua.handle_timer(now)
             due = self.mwi_subscriptions.next_deadline()
@@ -398,6 +403,20 @@ def raise_file_limit(wanted: int = 1 << 20) -> int:
             resource.setrlimit(resource.RLIMIT_NOFILE, limits)
             break
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def _collect_young(ticks: int) -> None:
+    """The young generation's collector pass on every housekeeping tick, the middle one's
+    every MIDDLE_GC_EVERY ticks, instead of waiting for the automatic ones.
+
+    CPython counts every freed object, whatever its generation, against the young
+    generation's allocation count. Once a busy switch frees as much as it allocates (from
+    32 s on, when the calls kept for the RFC timers are forgotten), the automatic young pass
+    stops coming, the young generation grows to hundreds of thousands of objects, and the
+    pass that finally comes stalls SIP for 0.1-0.3 s (measured at 600 calls/s: retransmitted
+    INVITEs). On a schedule each pass walks one tick's survivors only: about a millisecond.
+    """
+    gc.collect(1 if ticks % MIDDLE_GC_EVERY == 0 else 0)
 
 
 class GcWatch:
