@@ -13,14 +13,14 @@ import base64
 import json
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from web_fakes import FakeCall, FakeSwitch
 
-from softswitch.clock import VirtualClock
-from softswitch.config import CompiledConfig, load_config
+from softswitch.config import load_config
 from softswitch.config.forms import Form, FormField
 from softswitch.storage.history import CallHistory, CallRecord
 from softswitch.web.forms import (
@@ -148,33 +148,6 @@ def test_random_entries_are_valid_exactly_when_every_rule_holds() -> None:
 
 
 # --------------------------------------------------------------------------- the page
-
-
-@dataclass
-class FakeCall:
-    call_id: str
-    caller: str = "+34611222333"
-    caller_name: str = ""
-    callee: str = "+34910000020"
-    agent: str = ""
-    place: str = ""
-    did: str = ""
-    started: float = 1000.0
-    answered: float | None = None
-    ended: bool = False
-
-
-@dataclass
-class FakeCalls:
-    calls: list[FakeCall] = field(default_factory=list)
-
-
-@dataclass
-class FakeSwitch:
-    config: CompiledConfig
-    history: CallHistory
-    b2bua: FakeCalls = field(default_factory=FakeCalls)
-    clock: VirtualClock = field(default_factory=VirtualClock)
 
 
 @dataclass

@@ -9,15 +9,14 @@ import asyncio
 import base64
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from web_fakes import FakeCall, FakeCalls, FakeSwitch
 
-from softswitch.clock import VirtualClock
-from softswitch.config import CompiledConfig, load_config
+from softswitch.config import load_config
 from softswitch.storage.history import CallHistory, CallRecord
 from softswitch.web.forms import FORM_PATH, PAGE_PATH, register_forms
 from softswitch.web.http import HttpError, Request, Response
@@ -104,33 +103,6 @@ def test_a_request_without_a_peer_is_counted_as_the_unknown_host() -> None:
 # --------------------------------------------------------------------------- the page
 
 
-@dataclass
-class FakeCall:
-    call_id: str
-    caller: str = "+34611222333"
-    caller_name: str = ""
-    callee: str = "+34910000020"
-    agent: str = "1001"
-    place: str = ""
-    did: str = ""
-    started: float = 1000.0
-    answered: float | None = 1001.0
-    ended: bool = False
-
-
-@dataclass
-class FakeCalls:
-    calls: list[FakeCall] = field(default_factory=lambda: [FakeCall("c-1")])
-
-
-@dataclass
-class FakeSwitch:
-    config: CompiledConfig
-    history: CallHistory
-    b2bua: FakeCalls = field(default_factory=FakeCalls)
-    clock: VirtualClock = field(default_factory=VirtualClock)
-
-
 def authorization(password: str) -> tuple[str, str]:
     return ("authorization", "Basic " + base64.b64encode(f"ana:{password}".encode()).decode())
 
@@ -146,7 +118,8 @@ def switch(tmp_path: Path) -> Iterator[FakeSwitch]:
     path.write_text(CONFIG, encoding="utf-8")
     history = CallHistory(tmp_path / "history.sqlite3")
     try:
-        yield FakeSwitch(load_config(path), history)
+        calls = FakeCalls([FakeCall("c-1", agent="1001", answered=1001.0)])
+        yield FakeSwitch(load_config(path), history, calls)
     finally:
         history.close()
 
